@@ -1,0 +1,63 @@
+# snapshot DuckDB extension. `make` builds build/release/snapshot.duckdb_extension;
+# `make test` runs every test; `make demo` builds and runs a short session in the DuckDB shell.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DUCKDB_VERSION := 2.0.0
+DUCKDB_CLI_VERSION := 1.5.6
+EXT_VERSION := $(shell grep -m1 '^version' Cargo.toml | cut -d'"' -f2)
+CAPI_VERSION := v1.5.6
+PLATFORM := linux_amd64
+RELEASE_EXT := build/release/snapshot.duckdb_extension
+DEBUG_EXT := build/debug/snapshot.duckdb_extension
+
+.PHONY: all release debug venv test test-unit test-sql test-e2e demo bench clean
+
+all: release
+
+release:
+	cargo build --release --lib
+	@mkdir -p build/release
+	$(PYTHON) extension-ci-tools/append_footer.py target/release/libsnapshot.so $(RELEASE_EXT) \
+		--extension-version v$(EXT_VERSION) --capi-version $(CAPI_VERSION) --platform $(PLATFORM)
+	@echo "built $(RELEASE_EXT)"
+
+debug:
+	cargo build --lib
+	@mkdir -p build/debug
+	$(PYTHON) extension-ci-tools/append_footer.py target/debug/libsnapshot.so $(DEBUG_EXT) \
+		--extension-version v$(EXT_VERSION) --capi-version $(CAPI_VERSION) --platform $(PLATFORM)
+
+$(VENV)/.installed: Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet duckdb==$(DUCKDB_VERSION) duckdb-cli==$(DUCKDB_CLI_VERSION) pytest
+	touch $@
+
+venv: $(VENV)/.installed
+
+# the real shell binary shipped inside the duckdb-cli wheel
+DUCKDB_SHELL = $(shell $(PY) -c 'import duckdb_cli, os; print(os.path.join(os.path.dirname(duckdb_cli.__file__), "duckdb"))')
+
+test: release venv test-unit test-sql test-e2e
+
+test-unit:
+	cargo test --lib
+
+test-sql: release venv
+	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) DUCKDB_SHELL=$(DUCKDB_SHELL) \
+		$(PY) test/run_sql_tests.py test/sql
+
+test-e2e: release venv
+	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) DUCKDB_SHELL=$(DUCKDB_SHELL) \
+		$(PY) -m pytest -q tests
+
+demo: release venv
+	@bash examples/demo.sh $(DUCKDB_SHELL) $(abspath $(RELEASE_EXT))
+
+bench: release venv
+	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) $(PY) bench/bench.py
+
+clean:
+	rm -rf build target $(VENV)

@@ -1,0 +1,81 @@
+//! `snapshot_drop` (delete a snapshot's files) and `snapshot_drop_table` (ADR-004's safe
+//! drop: snapshot the table as `pre_drop`, then DROP TABLE). A snapshot is unpublished by
+//! one atomic rename before its files are removed, so a crash never leaves it half listed.
+
+use std::fs;
+
+use crate::engine::catalog;
+use crate::engine::create::{create_locked, ensure_repo_dir, CreateRequest, KIND_PRE_DROP};
+use crate::engine::{now_micros, Ctx, LOCK_TIMEOUT};
+use crate::error::{Error, Result};
+use crate::repo::layout::{validate_id, DEL_PREFIX};
+use crate::repo::lock::RepoLock;
+use crate::repo::manifest;
+use crate::repo::publish::sync_dir;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dropped {
+    pub snapshot_id: String,
+    pub files_deleted: u64,
+    pub bytes_freed: u64,
+}
+
+pub fn drop_snapshot(ctx: &Ctx, id: &str) -> Result<Dropped> {
+    validate_id(id)?;
+    if !ctx.repo.exists(id) {
+        return Err(Error::SnapshotNotFound { id: id.to_string(), repo: ctx.repo.dir.clone() });
+    }
+    let _lock = RepoLock::acquire(&ctx.repo.lock_path(), LOCK_TIMEOUT)?;
+    drop_locked(ctx, id)
+}
+
+/// Deletes a snapshot; the caller holds the repository lock.
+pub fn drop_locked(ctx: &Ctx, id: &str) -> Result<Dropped> {
+    let dir = ctx.repo.snapshot_dir(id);
+    if !ctx.repo.exists(id) {
+        return Err(Error::SnapshotNotFound { id: id.to_string(), repo: ctx.repo.dir.clone() });
+    }
+    let doomed = ctx.repo.dir.join(format!("{DEL_PREFIX}{id}-{}-{}", std::process::id(), now_micros()));
+    fs::rename(&dir, &doomed).map_err(|e| Error::Unwritable { path: ctx.repo.dir.clone(), source: e })?;
+    sync_dir(&ctx.repo.dir)?;
+    let mut dropped = Dropped { snapshot_id: id.to_string(), files_deleted: 0, bytes_freed: 0 };
+    let entries = fs::read_dir(&doomed).map_err(|e| Error::io(&doomed, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(&doomed, e))?;
+        let path = entry.path();
+        let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+        let removed = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+        removed.map_err(|e| Error::io(&path, e))?;
+        dropped.files_deleted += 1;
+        dropped.bytes_freed += size;
+    }
+    fs::remove_dir(&doomed).map_err(|e| Error::io(&doomed, e))?;
+    Ok(dropped)
+}
+
+#[derive(Debug, Clone)]
+pub struct DroppedTable {
+    pub backup_snapshot_id: String,
+    pub table: String,
+}
+
+/// Snapshots a table (type `pre_drop`), then drops it. If the DROP fails, the backup is
+/// removed again and the error returned: nothing changes.
+pub fn drop_table(ctx: &Ctx, name: &str) -> Result<DroppedTable> {
+    let t = catalog::resolve_table(ctx.db, &ctx.database, name)?;
+    ensure_repo_dir(ctx)?;
+    let _lock = RepoLock::acquire(&ctx.repo.lock_path(), LOCK_TIMEOUT)?;
+    let req = CreateRequest {
+        description: Some(format!("Auto-backup before DROP TABLE {}", t.display())),
+        kind: KIND_PRE_DROP,
+        id_prefix: "auto_predrop",
+        ..Default::default()
+    };
+    let scope = manifest::Scope { kind: "tables".into(), schema: None };
+    let backup = create_locked(ctx, &req, std::slice::from_ref(&t), scope)?;
+    if let Err(e) = ctx.db.exec(&format!("DROP TABLE {}", t.sql())) {
+        let _ = drop_locked(ctx, &backup.snapshot_id);
+        return Err(Error::Input(format!("cannot drop table {}: {}", t.display(), e.one_line())));
+    }
+    Ok(DroppedTable { backup_snapshot_id: backup.snapshot_id, table: t.display() })
+}

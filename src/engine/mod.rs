@@ -1,0 +1,89 @@
+//! The snapshot engine: create, list, restore and drop, in plain Rust over the `Sql` trait
+//! and the on-disk repository. The SQL functions are thin adapters over these modules.
+
+pub mod catalog;
+pub mod create;
+pub mod drop;
+pub mod restore;
+pub mod sql;
+pub mod types;
+pub mod verify;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::engine::sql::Sql;
+use crate::error::Result;
+use crate::repo::layout::Repo;
+
+/// The settings in force for one call, read from the caller's connection.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// `snapshot_directory`; empty means the default.
+    pub directory: Option<String>,
+    /// `snapshot_project`; empty means the database name.
+    pub project: Option<String>,
+    /// `snapshot_branch`; empty means `main`.
+    pub branch: Option<String>,
+}
+
+/// How long a writer waits for the repository lock.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What every engine call works against.
+pub struct Ctx<'a> {
+    pub db: &'a dyn Sql,
+    pub database: String,
+    pub repo: Repo,
+    pub branch: String,
+}
+
+impl<'a> Ctx<'a> {
+    /// Resolves settings and defaults against the live database.
+    pub fn new(db: &'a dyn Sql, settings: &Settings) -> Result<Ctx<'a>> {
+        let database = catalog::current_database(db)?;
+        let root = match settings.directory.as_deref().filter(|d| !d.is_empty()) {
+            Some(d) => PathBuf::from(d),
+            None => match catalog::database_path(db, &database)? {
+                Some(file) => {
+                    let file = PathBuf::from(file);
+                    file.parent().map(|p| p.join("snapshots")).unwrap_or_else(|| PathBuf::from("snapshots"))
+                }
+                None => PathBuf::from("snapshots"),
+            },
+        };
+        let root = crate::repo::layout::absolute(&root);
+        let project = settings.project.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| database.clone());
+        let branch = settings.branch.clone().filter(|b| !b.is_empty()).unwrap_or_else(|| "main".into());
+        Ok(Ctx { db, database, repo: Repo::new(root, &project), branch })
+    }
+}
+
+/// Microseconds since the Unix epoch, now.
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// The operating-system user running DuckDB.
+pub fn os_user() -> String {
+    for var in ["USER", "LOGNAME", "USERNAME"] {
+        if let Ok(v) = std::env::var(var) {
+            if !v.is_empty() {
+                return v;
+            }
+        }
+    }
+    unsafe {
+        let uid = libc::getuid();
+        let mut buf = vec![0 as libc::c_char; 4096];
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        if libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) == 0 && !result.is_null() {
+            return std::ffi::CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned();
+        }
+        format!("uid {uid}")
+    }
+}

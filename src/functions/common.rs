@@ -1,0 +1,33 @@
+//! What every function adapter shares: reading the extension's settings from the caller's
+//! connection at bind time, and running an engine call against the admin connection.
+
+use std::sync::Arc;
+
+use crate::engine::{Ctx, Settings};
+use crate::error::{Error, Result};
+use crate::host::session::Host;
+use crate::host::table_fn::{Arg, BindArgs};
+
+pub const SETTING_DIRECTORY: &str = "snapshot_directory";
+pub const SETTING_PROJECT: &str = "snapshot_project";
+pub const SETTING_BRANCH: &str = "snapshot_branch";
+
+pub fn settings(args: &BindArgs) -> Settings {
+    Settings {
+        directory: args.setting(SETTING_DIRECTORY),
+        project: args.setting(SETTING_PROJECT),
+        branch: args.setting(SETTING_BRANCH),
+    }
+}
+
+/// Runs `f` with an engine context on the admin connection.
+pub fn with_ctx<T>(host: &Arc<Host>, settings: &Settings, f: impl FnOnce(&Ctx) -> Result<T>) -> Result<T> {
+    let admin = host.admin()?;
+    let ctx = Ctx::new(&admin, settings)?;
+    f(&ctx)
+}
+
+/// A required text argument.
+pub fn required_str(arg: Arg, what: &str) -> Result<String> {
+    arg.opt_str(what)?.ok_or_else(|| Error::Input(format!("{what} must not be NULL")))
+}

@@ -1,0 +1,63 @@
+//! `snapshot_restore(id, [table], target :=)`.
+
+use std::sync::Arc;
+
+use crate::engine::restore::{restore, RestoreRequest};
+use crate::engine::Settings;
+use crate::error::Result;
+use crate::functions::common::{required_str, settings, with_ctx};
+use crate::host::session::Host;
+use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
+
+pub struct SnapshotRestore;
+
+pub struct Bind {
+    settings: Settings,
+    req: RestoreRequest,
+}
+
+impl TableFn for SnapshotRestore {
+    type Bind = Bind;
+
+    fn params() -> &'static [ParamType] {
+        &[ParamType::Varchar, ParamType::Varchar]
+    }
+
+    fn named() -> &'static [(&'static str, ParamType)] {
+        &[("target", ParamType::Varchar)]
+    }
+
+    fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
+        let id = required_str(args.positional(0), "snapshot id")?;
+        crate::repo::layout::validate_id(&id)?;
+        let table = args.positional(1).opt_str("table name")?;
+        let target = args.named("target").opt_str("target")?;
+        let schema = Schema::Simple(vec![
+            ("snapshot_id", ColType::Varchar),
+            ("source", ColType::Varchar),
+            ("target", ColType::Varchar),
+            ("row_count", ColType::BigInt),
+            ("backup_snapshot_id", ColType::Varchar),
+        ]);
+        Ok((Bind { settings: settings(args), req: RestoreRequest { id, table, target } }, schema))
+    }
+
+    fn produce(host: &Arc<Host>, bind: &Bind, _columns: &[usize]) -> Result<Produce> {
+        let out = with_ctx(host, &bind.settings, |ctx| restore(ctx, &bind.req))?;
+        let backup = out.backup_snapshot_id.clone().map(Val::Str).unwrap_or(Val::Null);
+        Ok(Produce::Rows(
+            out.tables
+                .into_iter()
+                .map(|t| {
+                    vec![
+                        Val::Str(out.snapshot_id.clone()),
+                        Val::Str(t.source),
+                        Val::Str(t.target),
+                        Val::I64(t.row_count as i64),
+                        backup.clone(),
+                    ]
+                })
+                .collect(),
+        ))
+    }
+}

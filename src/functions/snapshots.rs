@@ -1,0 +1,70 @@
+//! `snapshots()`: one row per published snapshot of the current project, newest first.
+
+use std::sync::Arc;
+
+use crate::engine::Settings;
+use crate::error::Result;
+use crate::functions::common::{settings, with_ctx};
+use crate::host::session::Host;
+use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
+use crate::repo::layout::Repo;
+use crate::repo::manifest::{self, Manifest};
+
+pub struct Snapshots;
+
+/// Every readable manifest of the repository, newest first. Unreadable ones are skipped
+/// here (a listing must not fail because of one bad folder).
+pub fn list_manifests(repo: &Repo) -> Result<Vec<Manifest>> {
+    let mut all: Vec<Manifest> = repo.list_ids()?.iter().filter_map(|id| manifest::load(repo, id).ok()).collect();
+    all.sort_by(|a, b| b.created_at_micros().cmp(&a.created_at_micros()).then_with(|| b.snapshot_id.cmp(&a.snapshot_id)));
+    Ok(all)
+}
+
+impl TableFn for Snapshots {
+    type Bind = Settings;
+
+    fn params() -> &'static [ParamType] {
+        &[]
+    }
+
+    fn bind(args: &BindArgs) -> Result<(Settings, Schema)> {
+        let schema = Schema::Simple(vec![
+            ("snapshot_id", ColType::Varchar),
+            ("created_at", ColType::TimestampTz),
+            ("created_by", ColType::Varchar),
+            ("type", ColType::Varchar),
+            ("description", ColType::Varchar),
+            ("project_id", ColType::Varchar),
+            ("branch", ColType::Varchar),
+            ("table_count", ColType::BigInt),
+            ("row_count", ColType::BigInt),
+            ("size_bytes", ColType::BigInt),
+            ("path", ColType::Varchar),
+        ]);
+        Ok((settings(args), schema))
+    }
+
+    fn produce(host: &Arc<Host>, bind: &Settings, _columns: &[usize]) -> Result<Produce> {
+        let (repo, all) = with_ctx(host, bind, |ctx| Ok((ctx.repo.clone(), list_manifests(&ctx.repo)?)))?;
+        Ok(Produce::Rows(
+            all.into_iter()
+                .map(|m| {
+                    let path = repo.snapshot_dir(&m.snapshot_id).to_string_lossy().into_owned();
+                    vec![
+                        Val::Str(m.snapshot_id.clone()),
+                        Val::TimestampTz(m.created_at_micros()),
+                        Val::Str(m.created_by.clone()),
+                        Val::Str(m.kind.clone()),
+                        m.description.clone().map(Val::Str).unwrap_or(Val::Null),
+                        Val::Str(m.project_id.clone()),
+                        Val::Str(m.branch.clone()),
+                        Val::I64(m.tables.len() as i64),
+                        Val::I64(m.row_count() as i64),
+                        Val::I64(m.size_bytes() as i64),
+                        Val::Str(path),
+                    ]
+                })
+                .collect(),
+        ))
+    }
+}

@@ -1,0 +1,9 @@
+//! Everything that touches DuckDB's C API: the extension's connections, the table-function
+//! framework, settings, and the watchdog that lets the database close.
+
+pub mod conn;
+pub mod handover;
+pub mod session;
+pub mod settings;
+pub mod table_fn;
+pub mod watchdog;

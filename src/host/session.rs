@@ -1,0 +1,123 @@
+//! The extension's hold on one DuckDB instance: an admin connection for catalog work and
+//! writes, a pool of reader connections for streaming scans, and the settings it
+//! registers. All connections are made during LOAD (the database handle dies after it) and
+//! released by the watchdog once the user has closed every connection of their own.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use duckdb::ffi;
+
+use crate::engine::sql::{Rows, Sql};
+use crate::error::{Error, Result};
+use crate::host::conn::Conn;
+
+/// Reader connections made at LOAD; each streaming scan holds one for its lifetime.
+pub const READER_POOL: usize = 16;
+
+pub struct Host {
+    admin: Mutex<Option<Conn>>,
+    readers: Mutex<Vec<Conn>>,
+    released: AtomicBool,
+    /// Number of connections the extension itself holds on this instance.
+    pub own_connections: usize,
+}
+
+impl Host {
+    /// # Safety
+    /// `db` must be the live database handle passed to the entrypoint.
+    pub unsafe fn open(db: ffi::duckdb_database) -> Result<Arc<Host>> {
+        let admin = Conn::connect(db)?;
+        let mut readers = Vec::with_capacity(READER_POOL);
+        for _ in 0..READER_POOL {
+            readers.push(Conn::connect(db)?);
+        }
+        Ok(Arc::new(Host {
+            admin: Mutex::new(Some(admin)),
+            readers: Mutex::new(readers),
+            released: AtomicBool::new(false),
+            own_connections: READER_POOL + 1,
+        }))
+    }
+
+    /// Exclusive use of the admin connection (one query at a time).
+    pub fn admin(&self) -> Result<AdminGuard<'_>> {
+        let guard = self.admin.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            return Err(Error::Internal("the database was closed".into()));
+        }
+        Ok(AdminGuard { guard })
+    }
+
+    /// The admin connection if nobody is using it right now (for the watchdog).
+    pub fn try_admin(&self) -> Option<AdminGuard<'_>> {
+        let guard = self.admin.try_lock().ok()?;
+        guard.as_ref()?;
+        Some(AdminGuard { guard })
+    }
+
+    /// Borrows a reader connection until the returned lease is dropped.
+    pub fn reader(self: &Arc<Host>) -> Result<ReaderLease> {
+        let conn = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match conn {
+            Some(conn) => Ok(ReaderLease { conn: Some(conn), host: self.clone() }),
+            None if self.released.load(Ordering::SeqCst) => Err(Error::Internal("the database was closed".into())),
+            None => Err(Error::Input(format!(
+                "more than {READER_POOL} snapshot scans are open at once in this database; split the query"
+            ))),
+        }
+    }
+
+    pub fn is_released(&self) -> bool {
+        self.released.load(Ordering::SeqCst)
+    }
+
+    /// Takes every connection away from the host so they can be dropped outside any lock.
+    pub fn take_connections(&self) -> Vec<Conn> {
+        self.released.store(true, Ordering::SeqCst);
+        let mut all: Vec<Conn> = self.readers.lock().unwrap_or_else(|p| p.into_inner()).drain(..).collect();
+        if let Some(a) = self.admin.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            all.push(a);
+        }
+        all
+    }
+}
+
+pub struct AdminGuard<'a> {
+    guard: MutexGuard<'a, Option<Conn>>,
+}
+
+impl AdminGuard<'_> {
+    pub fn conn(&self) -> &Conn {
+        self.guard.as_ref().expect("checked when the guard was made")
+    }
+}
+
+impl Sql for AdminGuard<'_> {
+    fn query(&self, sql: &str) -> Result<Rows> {
+        self.conn().query(sql)
+    }
+}
+
+pub struct ReaderLease {
+    conn: Option<Conn>,
+    host: Arc<Host>,
+}
+
+impl ReaderLease {
+    pub fn conn(&self) -> &Conn {
+        self.conn.as_ref().expect("present until drop")
+    }
+}
+
+impl Drop for ReaderLease {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            if self.host.is_released() {
+                drop(c);
+            } else {
+                self.host.readers.lock().unwrap_or_else(|p| p.into_inner()).push(c);
+            }
+        }
+    }
+}

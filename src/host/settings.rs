@@ -1,0 +1,41 @@
+//! The extension's settings, registered as real DuckDB options (`SET snapshot_directory = ...`).
+
+use std::ffi::CString;
+
+use duckdb::ffi;
+
+use crate::error::{Error, Result};
+
+pub const OPTIONS: &[(&str, &str)] = &[
+    (
+        "snapshot_directory",
+        "Root folder of the snapshot repository (default: a 'snapshots' folder beside the database file, or ./snapshots for an in-memory database)",
+    ),
+    ("snapshot_project", "Project id recorded in snapshots and used as the repository sub-folder (default: the database name)"),
+    ("snapshot_branch", "Branch recorded in snapshots (default: main)"),
+];
+
+pub fn register(conn: ffi::duckdb_connection) -> Result<()> {
+    for (name, description) in OPTIONS {
+        unsafe {
+            let mut opt = ffi::duckdb_create_config_option();
+            let c_name = CString::new(*name).unwrap();
+            let c_desc = CString::new(*description).unwrap();
+            ffi::duckdb_config_option_set_name(opt, c_name.as_ptr());
+            ffi::duckdb_config_option_set_description(opt, c_desc.as_ptr());
+            let mut ty = ffi::duckdb_create_logical_type(ffi::DUCKDB_TYPE_DUCKDB_TYPE_VARCHAR);
+            ffi::duckdb_config_option_set_type(opt, ty);
+            ffi::duckdb_destroy_logical_type(&mut ty);
+            let empty = CString::new("").unwrap();
+            let mut default = ffi::duckdb_create_varchar(empty.as_ptr());
+            ffi::duckdb_config_option_set_default_value(opt, default);
+            ffi::duckdb_destroy_value(&mut default);
+            let rc = ffi::duckdb_register_config_option(conn, opt);
+            ffi::duckdb_destroy_config_option(&mut opt);
+            if rc != ffi::DuckDBSuccess {
+                return Err(Error::Internal(format!("could not register setting {name}")));
+            }
+        }
+    }
+    Ok(())
+}

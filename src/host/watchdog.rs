@@ -1,0 +1,163 @@
+//! The watchdog: one thread per process that notices when the user has closed every
+//! connection of their own to an instance the extension holds, and then releases the
+//! extension's connections so the instance closes (lock released, checkpoint written).
+//!
+//! The C API v1 has no "connection closed" event, so the thread polls
+//! `duckdb_connection_count()` every 100 ms on the admin connection. The release happens
+//! on this thread, never in an `atexit` handler (thread-locals are gone there); the
+//! `atexit` hook only asks the thread for a last pass and waits for it. A forked child
+//! never waits for its parent's thread.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use crate::host::conn::Prepared;
+use crate::host::handover::{self, Outcome};
+use crate::host::session::Host;
+
+const POLL: Duration = Duration::from_millis(100);
+const EXIT_WAIT: Duration = Duration::from_secs(30);
+
+struct Watched {
+    host: Arc<Host>,
+    poll: Option<Prepared>,
+    /// The database file, when the instance may write one.
+    file: Option<PathBuf>,
+}
+
+#[derive(Default)]
+struct State {
+    watched: Vec<Watched>,
+    running: bool,
+    owner_pid: u32,
+    exiting: bool,
+    exit_done: bool,
+}
+
+static STATE: Mutex<Option<State>> = Mutex::new(None);
+static WAKE: Condvar = Condvar::new();
+static ATEXIT: std::sync::Once = std::sync::Once::new();
+
+/// Starts watching `host`. `file` is the database file for a writable on-disk database.
+pub fn watch(host: Arc<Host>, file: Option<PathBuf>) -> crate::error::Result<()> {
+    let poll = {
+        let admin = host.admin()?;
+        Prepared::new(admin.conn(), "SELECT count FROM system.main.duckdb_connection_count()")?
+    };
+    let mut guard = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    let state = guard.get_or_insert_with(State::default);
+    let pid = std::process::id();
+    if state.owner_pid != pid {
+        // a forked child: the parent's thread does not exist here, and the parent's
+        // instances are not ours to close
+        for w in state.watched.drain(..) {
+            std::mem::forget(w);
+        }
+        state.running = false;
+        state.exiting = false;
+        state.owner_pid = pid;
+    }
+    state.watched.push(Watched { host, poll: Some(poll), file });
+    if !state.running {
+        state.running = true;
+        std::thread::Builder::new()
+            .name("snapshot-watchdog".into())
+            .spawn(run)
+            .map_err(|e| crate::error::Error::Internal(format!("cannot start the watchdog thread: {e}")))?;
+    }
+    drop(guard);
+    ATEXIT.call_once(|| unsafe {
+        libc::atexit(on_exit);
+    });
+    Ok(())
+}
+
+fn run() {
+    loop {
+        let (exiting, candidates) = {
+            let guard = STATE.lock().unwrap_or_else(|p| p.into_inner());
+            let (guard, _) = WAKE.wait_timeout(guard, POLL).unwrap_or_else(|p| p.into_inner());
+            let state = guard.as_ref().expect("initialized by watch");
+            (state.exiting, state.watched.len())
+        };
+        let mut i = 0;
+        while i < candidates {
+            let item = {
+                let mut guard = STATE.lock().unwrap_or_else(|p| p.into_inner());
+                let state = guard.as_mut().expect("initialized");
+                if i >= state.watched.len() {
+                    break;
+                }
+                if user_has_left(&state.watched[i]) {
+                    Some(state.watched.remove(i))
+                } else {
+                    i += 1;
+                    None
+                }
+            };
+            if let Some(w) = item {
+                release(w);
+            }
+            let _ = &mut i;
+        }
+        let mut guard = STATE.lock().unwrap_or_else(|p| p.into_inner());
+        let state = guard.as_mut().expect("initialized");
+        if exiting || state.watched.is_empty() {
+            state.running = false;
+            if exiting {
+                state.exit_done = true;
+                WAKE.notify_all();
+            }
+            return;
+        }
+    }
+}
+
+/// True when only the extension's own connections remain on the instance.
+fn user_has_left(w: &Watched) -> bool {
+    let Some(admin) = w.host.try_admin() else { return false };
+    let Some(poll) = w.poll.as_ref() else { return false };
+    match poll.query_i64() {
+        Ok(Some(count)) => {
+            drop(admin);
+            count as usize <= w.host.own_connections
+        }
+        _ => false,
+    }
+}
+
+fn release(mut w: Watched) {
+    // the prepared statement holds the connection's client context: destroy it first
+    w.poll.take();
+    let handover = match &w.file {
+        None => None,
+        Some(path) => match handover::begin(path) {
+            Outcome::Exclusive(h) => Some(h),
+            Outcome::Shared => {
+                // another instance may have the file: this one must never checkpoint
+                // over it, so it is kept (idle) until the process ends
+                std::mem::forget(w.host.take_connections());
+                return;
+            }
+        },
+    };
+    let conns = w.host.take_connections();
+    // the last disconnect destroys the instance here, on this thread
+    drop(conns);
+    drop(handover);
+}
+
+extern "C" fn on_exit() {
+    let guard = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(state) = guard.as_ref() else { return };
+    if state.owner_pid != std::process::id() || !state.running {
+        return;
+    }
+    let mut guard = guard;
+    if let Some(s) = guard.as_mut() {
+        s.exiting = true;
+    }
+    WAKE.notify_all();
+    let _ = WAKE.wait_timeout_while(guard, EXIT_WAIT, |g| !g.as_ref().map(|s| s.exit_done).unwrap_or(true));
+}

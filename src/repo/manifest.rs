@@ -1,0 +1,297 @@
+//! The snapshot manifest (`metadata.json`): every ADR-004 field plus what exact restore and
+//! integrity need. `format_version` is checked before anything else is trusted, so a newer
+//! snapshot is refused with a clear error instead of being misread.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::repo::layout::{check_file_name, Repo};
+
+/// The format this build writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub snapshot_id: String,
+    pub project_id: String,
+    pub branch: String,
+    /// RFC 3339, UTC, microseconds: `2024-12-11T14:30:22.123456Z`.
+    pub created_at: String,
+    pub created_by: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub extension_version: String,
+    pub duckdb_version: String,
+    /// The database (catalog) the snapshot was taken from.
+    pub database: String,
+    /// What was asked for: `database`, `schema` (with `schema`) or `tables`.
+    pub scope: Scope,
+    pub tables: Vec<TableEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Scope {
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TableEntry {
+    /// The catalog (attached database) the table lives in.
+    pub catalog: String,
+    /// The schema; ADR-004 calls it a bucket.
+    pub bucket: String,
+    pub table: String,
+    pub file: String,
+    pub row_count: u64,
+    pub size_bytes: u64,
+    pub schema: TableSchema,
+    /// `CREATE TABLE` statement as DuckDB reports it (`duckdb_tables().sql`).
+    pub ddl: String,
+    #[serde(default)]
+    pub comment: Option<String>,
+    /// `CREATE INDEX` statements of the table.
+    #[serde(default)]
+    pub indexes: Vec<String>,
+    /// `sha256:<hex>` of the data file.
+    pub checksum: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TableSchema {
+    pub columns: Vec<Column>,
+    #[serde(default)]
+    pub primary_key: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Column {
+    pub name: String,
+    /// The DuckDB type, e.g. `DECIMAL(18,3)` or `ENUM('a', 'b')`.
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// Set when the Parquet column holds another type than `type` (a lossless stand-in
+    /// that readers cast back); absent when Parquet holds the type itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_as: Option<String>,
+    /// A generated (computed) column: stored for readers, never inserted on restore.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub generated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+impl Manifest {
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).expect("manifest serializes");
+        v.push(b'\n');
+        v
+    }
+
+    /// Parses and validates a manifest; `id` is the folder it was found in.
+    pub fn parse(id: &str, path: &Path, bytes: &[u8]) -> Result<Manifest> {
+        let bad = |detail: String| Error::BadMetadata { id: id.to_string(), path: path.to_path_buf(), detail };
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+        let version = value
+            .get("format_version")
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| bad("no format_version".into()))?;
+        if version > FORMAT_VERSION as u64 {
+            return Err(Error::NewerFormat {
+                id: id.to_string(),
+                found: version.min(u32::MAX as u64) as u32,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let m: Manifest = serde_json::from_value(value).map_err(|e| bad(e.to_string()))?;
+        if m.snapshot_id != id {
+            return Err(bad(format!("it names snapshot '{}'", m.snapshot_id)));
+        }
+        for t in &m.tables {
+            if !check_file_name(&t.file) {
+                return Err(bad(format!("table {}.{} has an unsafe file name", t.bucket, t.table)));
+            }
+        }
+        parse_timestamp(&m.created_at).ok_or_else(|| bad(format!("bad created_at '{}'", m.created_at)))?;
+        Ok(m)
+    }
+
+    pub fn created_at_micros(&self) -> i64 {
+        parse_timestamp(&self.created_at).unwrap_or(0)
+    }
+
+    pub fn row_count(&self) -> u64 {
+        self.tables.iter().map(|t| t.row_count).sum()
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.tables.iter().map(|t| t.size_bytes).sum()
+    }
+}
+
+/// Reads the manifest of a published snapshot.
+pub fn load(repo: &Repo, id: &str) -> Result<Manifest> {
+    crate::repo::layout::validate_id(id)?;
+    let path = repo.metadata_path(id);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::SnapshotNotFound { id: id.to_string(), repo: repo.dir.clone() })
+        }
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    Manifest::parse(id, &path, &bytes)
+}
+
+/// Microseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+pub fn format_timestamp(micros: i64) -> String {
+    let secs = micros.div_euclid(1_000_000);
+    let frac = micros.rem_euclid(1_000_000);
+    let (y, mo, d, h, mi, s) = civil(secs);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{frac:06}Z")
+}
+
+/// `YYYYMMDD_HHMMSS` in UTC, the stamp used in generated snapshot ids.
+pub fn id_stamp(micros: i64) -> String {
+    let (y, mo, d, h, mi, s) = civil(micros.div_euclid(1_000_000));
+    format!("{y:04}{mo:02}{d:02}_{h:02}{mi:02}{s:02}")
+}
+
+fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Howard Hinnant's days -> civil date
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    (y, m, d, (sod / 3600) as u32, ((sod % 3600) / 60) as u32, (sod % 60) as u32)
+}
+
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|±HH:MM)` into microseconds since the epoch.
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse::<i64>().ok() };
+    let (y, mo, d, h, mi, se) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut frac_us = 0i64;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let digits = &s[start..i];
+        if digits.is_empty() || digits.len() > 9 {
+            return None;
+        }
+        let padded = format!("{digits:0<6}");
+        frac_us = padded[..6].parse().ok()?;
+    }
+    let offset_secs = match &s[i..] {
+        "Z" | "z" => 0,
+        rest if rest.is_ascii() && rest.len() == 6 && (rest.starts_with('+') || rest.starts_with('-')) && &rest[3..4] == ":" => {
+            let oh: i64 = rest[1..3].parse().ok()?;
+            let om: i64 = rest[4..6].parse().ok()?;
+            let sign = if rest.starts_with('-') { -1 } else { 1 };
+            sign * (oh * 3600 + om * 60)
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(y, mo as u32, d as u32);
+    let secs = days * 86_400 + h * 3600 + mi * 60 + se - offset_secs;
+    Some(secs * 1_000_000 + frac_us)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip() {
+        for us in [0i64, 1_733_927_422_000_000, 1_733_927_422_123_456, -1, 951_782_400_000_001] {
+            assert_eq!(parse_timestamp(&format_timestamp(us)), Some(us), "{}", format_timestamp(us));
+        }
+        assert_eq!(format_timestamp(1_733_927_422_000_000), "2024-12-11T14:30:22.000000Z");
+        assert_eq!(id_stamp(1_733_927_422_000_000), "20241211_143022");
+        assert_eq!(parse_timestamp("2024-12-11T14:30:22Z"), Some(1_733_927_422_000_000));
+        assert_eq!(parse_timestamp("2024-12-11T15:30:22+01:00"), Some(1_733_927_422_000_000));
+        assert_eq!(parse_timestamp("2024-12-11"), None);
+        assert_eq!(parse_timestamp("2024-13-11T14:30:22Z"), None);
+    }
+
+    fn sample() -> Manifest {
+        Manifest {
+            format_version: FORMAT_VERSION,
+            snapshot_id: "s1".into(),
+            project_id: "p".into(),
+            branch: "main".into(),
+            created_at: format_timestamp(1_733_927_422_000_000),
+            created_by: "me".into(),
+            kind: "manual".into(),
+            description: None,
+            extension_version: "0".into(),
+            duckdb_version: "v".into(),
+            database: "memory".into(),
+            scope: Scope { kind: "tables".into(), schema: None },
+            tables: vec![],
+        }
+    }
+
+    #[test]
+    fn newer_format_is_refused() {
+        let mut v = serde_json::to_value(sample()).unwrap();
+        v["format_version"] = serde_json::json!(FORMAT_VERSION + 1);
+        v["tables"] = serde_json::json!("whatever a future version stores");
+        let err = Manifest::parse("s1", Path::new("m.json"), v.to_string().as_bytes()).unwrap_err();
+        assert!(matches!(err, Error::NewerFormat { .. }), "{err}");
+        assert!(err.to_string().contains("upgrade"));
+    }
+
+    #[test]
+    fn round_trip_and_validation() {
+        let m = sample();
+        assert_eq!(Manifest::parse("s1", Path::new("m"), &m.to_json()).unwrap(), m);
+        assert!(matches!(Manifest::parse("s2", Path::new("m"), &m.to_json()), Err(Error::BadMetadata { .. })));
+        assert!(matches!(Manifest::parse("s1", Path::new("m"), b"{nope"), Err(Error::BadMetadata { .. })));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parser_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = Manifest::parse("s1", Path::new("m"), &bytes);
+        }
+
+        #[test]
+        fn timestamp_parser_never_panics(s in ".{0,40}") {
+            let _ = parse_timestamp(&s);
+        }
+    }
+}
