@@ -12,7 +12,7 @@ PLATFORM := linux_amd64
 RELEASE_EXT := build/release/snapshot.duckdb_extension
 DEBUG_EXT := build/debug/snapshot.duckdb_extension
 
-.PHONY: all release debug venv test test-unit test-sql test-e2e demo bench clean
+.PHONY: all release debug venv test test-unit test-sql test-e2e demo bench install clean
 
 all: release
 
@@ -58,6 +58,13 @@ demo: release venv
 
 bench: release venv
 	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) $(PY) bench/bench.py
+
+# copies the extension where `LOAD snapshot` finds it, for both pinned DuckDB versions
+install: release
+	for v in v$(DUCKDB_CLI_VERSION) v$(DUCKDB_VERSION); do \
+		mkdir -p $(HOME)/.duckdb/extensions/$$v/$(PLATFORM) && \
+		cp $(RELEASE_EXT) $(HOME)/.duckdb/extensions/$$v/$(PLATFORM)/; \
+	done
 
 clean:
 	rm -rf build target $(VENV)
