@@ -313,3 +313,28 @@ def test_leftovers_of_interrupted_snapshots_are_not_listed(con, tmp_path):
     assert rows(con, "SELECT snapshot_id FROM snapshots()") == [("good",)]
     with pytest.raises(duckdb.Error, match="not found"):
         con.execute("FROM read_snapshot('no_metadata', 't')")
+
+
+def test_format_doc_recipe_reads_a_snapshot_without_the_extension(con, tmp_path):
+    """docs/format.md: metadata.json + Parquet are enough to read a snapshot exactly."""
+    con.execute("""CREATE TABLE exotic AS SELECT
+        170141183460469231731687303715884105727::HUGEINT AS h,
+        INTERVAL '1 year 2 days 3 microseconds' AS iv,
+        '12:34:56.123456+05:30'::TIMETZ AS tz,
+        ['a', 'b']::VARCHAR[] AS l,
+        {'k': 1::UHUGEINT} AS s""")
+    con.execute("CALL snapshot_create('exotic', id := 'ex')")
+    snap = tmp_path / "snaps" / "memory" / "ex"
+    meta = json.loads((snap / "metadata.json").read_text())
+    assert meta["format_version"] <= 1
+    t = meta["tables"][0]
+    assert "sha256:" + hashlib.sha256((snap / t["file"]).read_bytes()).hexdigest() == t["checksum"]
+    stored = {c["name"]: c.get("stored_as") for c in t["schema"]["columns"]}
+    assert stored == {"h": "VARCHAR", "iv": "VARCHAR", "tz": "VARCHAR", "l": None, "s": "VARCHAR"}
+    cols = ", ".join(f'CAST("{c["name"]}" AS {c["type"]}) AS "{c["name"]}"' for c in t["schema"]["columns"])
+    plain = duckdb.connect()
+    got = plain.execute(f"SELECT {cols} FROM read_parquet('{snap / t['file']}')").fetchall()
+    assert got == con.execute("FROM exotic").fetchall()
+    assert con.execute("SELECT count(*) FROM (FROM read_snapshot('ex', 'exotic') EXCEPT ALL FROM exotic)").fetchall() == [(0,)]
+    assert [r[1] for r in con.execute("DESCRIBE FROM read_snapshot('ex', 'exotic')").fetchall()] == \
+        [r[1] for r in con.execute("DESCRIBE exotic").fetchall()]

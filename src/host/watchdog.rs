@@ -99,7 +99,6 @@ fn run() {
             if let Some(w) = item {
                 release(w);
             }
-            let _ = &mut i;
         }
         let mut guard = STATE.lock().unwrap_or_else(|p| p.into_inner());
         let state = guard.as_mut().expect("initialized");
