@@ -6,6 +6,7 @@ import sys
 import textwrap
 
 import duckdb
+import pytest
 
 from conftest import EXT, connect, rows, run_shell, shell_binary
 
@@ -93,28 +94,34 @@ def test_forked_child_exits_promptly(tmp_path):
     """, timeout=30)
 
 
-def test_shell_reopen_of_same_file_loses_no_write(tmp_path):
+@pytest.mark.parametrize("ending", ["exit", "open_memory", "stay"])
+def test_shell_reopen_of_same_file_loses_no_write(tmp_path, ending):
     """`.open same.db` bypasses DuckDB's instance cache: a second instance opens the file
     while the first (held by the extension) is still alive. Writes made through the second
-    must survive the first one's release."""
+    must survive the first one's release, whenever it happens: while the second is open,
+    after it closed (`.open :memory:`), or at process exit."""
+    tail = {
+        "exit": "",
+        "open_memory": ".open :memory:\n.shell sleep 0.6",
+        "stay": ".shell sleep 0.6\nINSERT INTO t VALUES (-4);",
+    }[ending]
     for attempt in range(3):
         db = tmp_path / f"o{attempt}.db"
         sql = f"""
-            CREATE TABLE t AS SELECT range AS id FROM range(50000);
-            CALL snapshot_create('t');
-            INSERT INTO t VALUES (-1);
-            .open {db}
-            INSERT INTO t VALUES (-2);
-            CREATE TABLE u AS SELECT range AS id FROM range(100000);
-            .shell sleep 0.5
-            INSERT INTO t VALUES (-3);
-            CHECKPOINT;
-            SELECT count(*) AS n FROM t;
-        """
-        rc, out, err = run_shell(textwrap.dedent(sql), db=str(db), cwd=str(tmp_path))
+CREATE TABLE t AS SELECT range AS id FROM range(50000);
+CALL snapshot_create('t');
+INSERT INTO t VALUES (-1);
+.open {db}
+INSERT INTO t VALUES (-2);
+CREATE TABLE u AS SELECT range AS id FROM range(100000);
+INSERT INTO t VALUES (-3);
+{tail}
+"""
+        rc, out, err = run_shell(sql, db=str(db), cwd=str(tmp_path))
         assert rc == 0, err
         con = duckdb.connect(str(db))
-        assert rows(con, "SELECT count(*), min(id) FROM t") == [(50003, -3)]
+        expected = (50004, -4) if ending == "stay" else (50003, -3)
+        assert rows(con, "SELECT count(*), min(id) FROM t") == [expected], (ending, attempt)
         assert rows(con, "SELECT count(*) FROM u") == [(100000,)]
         con.close()
 

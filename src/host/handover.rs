@@ -1,77 +1,49 @@
 //! Safe hand-over of a database file when the extension releases its instance.
 //!
-//! Releasing the last connection destroys the DuckDB instance, which checkpoints, i.e.
-//! writes the database file. That is only safe if no other instance has the file open. In
-//! one process DuckDB's POSIX lock does not stop a second instance (POSIX locks belong to
-//! the process), so `.open same.db` in the shell could otherwise open the file while the
-//! old instance still holds unwritten state, and the old instance's checkpoint would then
-//! overwrite what the new one wrote.
+//! Releasing the last connection destroys the DuckDB instance, which checkpoints: it writes
+//! the database file from its own in-memory view. That is only safe if nobody else has
+//! opened the file since. In one process DuckDB's POSIX lock does not stop a second
+//! instance (POSIX locks belong to the process): the shell's `.open same.db`, `duckdb_open`
+//! or Rust `Connection::open` get a second instance on the same file, and a checkpoint of
+//! the old one afterwards would overwrite what the new one wrote.
 //!
-//! The hand-over swaps the process lock for an open-file-description (OFD) lock, which
-//! conflicts with every POSIX lock, this process's included: from then on no new instance,
-//! here or elsewhere, can lock the file. Then it checks that no other descriptor in this
-//! process refers to the file. Only if both hold is the instance released (and may
-//! checkpoint); otherwise the old instance is never destroyed, so it never writes.
+//! So the extension watches the file from LOAD on (inotify `IN_OPEN`): if anyone opened it
+//! after the instance did, the old instance is never destroyed (it is kept idle and never
+//! writes again) and, unless another instance still has the file, its lock is dropped so
+//! other processes can open the file. Otherwise the hand-over swaps the process lock for an
+//! open-file-description (OFD) lock, which conflicts with every POSIX lock, this process's
+//! included, so nobody can open the file while the old instance checkpoints and closes.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+/// Watches one database file for opens by anybody but its first instance.
+pub struct FileWatch {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+    inotify: libc::c_int,
+    /// Descriptors (of this process) that referred to the file at LOAD: the instance's own.
+    own_fds: Vec<libc::c_int>,
+    foreign_open_seen: bool,
+}
+
+// The descriptors are plain integers owned by this struct.
+unsafe impl Send for FileWatch {}
+
+/// What the release may do.
+pub enum Outcome {
+    /// Nobody else opened the file, and nobody can until `Handover` is dropped: release.
+    Exclusive(Handover),
+    /// Somebody else opened the file: the old instance must never write again.
+    Foreign,
+}
+
 /// An exclusive OFD lock on the database file, held until drop.
 pub struct Handover {
     fd: libc::c_int,
-}
-
-pub enum Outcome {
-    /// No other instance can open the file until `Handover` is dropped: release freely.
-    Exclusive(Handover),
-    /// Another instance (or process) may have the file: the old instance must never write.
-    Shared,
-}
-
-fn lock_req(kind: libc::c_short) -> libc::flock {
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = kind;
-    fl.l_whence = libc::SEEK_SET as libc::c_short;
-    fl.l_start = 0;
-    fl.l_len = 0;
-    fl
-}
-
-/// Tries to take the file over from the process's POSIX lock.
-pub fn begin(path: &Path) -> Outcome {
-    let Ok(meta) = std::fs::metadata(path) else { return Outcome::Shared };
-    let Ok(c_path) = CString::new(path.as_os_str().as_bytes()) else { return Outcome::Shared };
-    let fd = unsafe { libc::open(c_path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Outcome::Shared;
-    }
-    unsafe {
-        // drop the process's POSIX lock (the instance's), then take the OFD lock
-        let mut unlock = lock_req(libc::F_UNLCK as libc::c_short);
-        libc::fcntl(fd, libc::F_SETLK, &mut unlock);
-        let mut ofd = lock_req(libc::F_WRLCK as libc::c_short);
-        if libc::fcntl(fd, libc::F_OFD_SETLK, &mut ofd) != 0 {
-            // somebody else locked it in between: restore the process lock and keep the fd
-            // open forever (closing it would drop the process lock again)
-            let mut relock = lock_req(libc::F_WRLCK as libc::c_short);
-            libc::fcntl(fd, libc::F_SETLK, &mut relock);
-            return Outcome::Shared;
-        }
-    }
-    // two descriptors are expected: the old instance's and ours
-    if descriptors_on(meta.dev(), meta.ino()) > 2 {
-        unsafe {
-            let mut unlock = lock_req(libc::F_UNLCK as libc::c_short);
-            libc::fcntl(fd, libc::F_OFD_SETLK, &mut unlock);
-            let mut relock = lock_req(libc::F_WRLCK as libc::c_short);
-            libc::fcntl(fd, libc::F_SETLK, &mut relock);
-        }
-        // fd intentionally leaked, see above
-        return Outcome::Shared;
-    }
-    Outcome::Exclusive(Handover { fd })
 }
 
 impl Drop for Handover {
@@ -80,14 +52,126 @@ impl Drop for Handover {
     }
 }
 
-/// How many open descriptors of this process refer to the file (dev, ino).
-fn descriptors_on(dev: u64, ino: u64) -> usize {
-    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else { return usize::MAX };
+fn lock_req(kind: libc::c_int) -> libc::flock {
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = kind as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = 0;
+    fl.l_len = 0;
+    fl
+}
+
+impl FileWatch {
+    /// Starts watching `path`; call while the instance has the file open (during LOAD).
+    pub fn new(path: &Path) -> Option<FileWatch> {
+        let meta = std::fs::metadata(path).ok()?;
+        let c_path = CString::new(path.as_os_str().as_bytes()).ok()?;
+        let inotify = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+        if inotify < 0 {
+            return None;
+        }
+        if unsafe { libc::inotify_add_watch(inotify, c_path.as_ptr(), libc::IN_OPEN) } < 0 {
+            unsafe { libc::close(inotify) };
+            return None;
+        }
+        let own_fds = descriptors_on(meta.dev(), meta.ino());
+        Some(FileWatch { path: path.to_path_buf(), dev: meta.dev(), ino: meta.ino(), inotify, own_fds, foreign_open_seen: false })
+    }
+
+    /// Reads pending inotify events; any open since the last call marks the file as shared.
+    pub fn poll(&mut self) {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = unsafe { libc::read(self.inotify, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+            if n <= 0 {
+                break;
+            }
+            self.foreign_open_seen = true;
+        }
+    }
+
+    fn other_fds(&self, also_ours: Option<libc::c_int>) -> usize {
+        descriptors_on(self.dev, self.ino)
+            .into_iter()
+            .filter(|fd| !self.own_fds.contains(fd) && Some(*fd) != also_ours)
+            .count()
+    }
+
+    /// Decides, and prepares, how the instance may be released.
+    pub fn begin_release(&mut self) -> Outcome {
+        self.poll();
+        if self.foreign_open_seen || self.other_fds(None) > 0 {
+            return self.foreign();
+        }
+        let Ok(c_path) = CString::new(self.path.as_os_str().as_bytes()) else { return self.foreign() };
+        let fd = unsafe { libc::open(c_path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return self.foreign();
+        }
+        // our own open raises one event: read it away
+        let mut buf = [0u8; 4096];
+        unsafe { libc::read(self.inotify, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+        unsafe {
+            let mut unlock = lock_req(libc::F_UNLCK);
+            libc::fcntl(fd, libc::F_SETLK, &mut unlock);
+            let mut ofd = lock_req(libc::F_WRLCK);
+            if libc::fcntl(fd, libc::F_OFD_SETLK, &mut ofd) != 0 {
+                // another process took the file in that instant: give the lock back, keep the fd
+                let mut relock = lock_req(libc::F_WRLCK);
+                libc::fcntl(fd, libc::F_SETLK, &mut relock);
+                return Outcome::Foreign;
+            }
+        }
+        // from here on no new instance can lock the file; check nobody slipped in before
+        self.poll();
+        if self.foreign_open_seen || self.other_fds(Some(fd)) > 0 {
+            unsafe {
+                let mut unlock = lock_req(libc::F_UNLCK);
+                libc::fcntl(fd, libc::F_OFD_SETLK, &mut unlock);
+                let mut relock = lock_req(libc::F_WRLCK);
+                libc::fcntl(fd, libc::F_SETLK, &mut relock);
+            }
+            // the fd stays open: closing it would drop the process lock another instance relies on
+            return Outcome::Foreign;
+        }
+        Outcome::Exclusive(Handover { fd })
+    }
+
+    /// The file is shared: leave the locks to whoever still has the file open; if nobody
+    /// does, drop this process's lock (closing any descriptor of the file does that) so
+    /// other processes can open the file while the old instance stays idle.
+    fn foreign(&self) -> Outcome {
+        if self.other_fds(None) == 0 {
+            if let Ok(c_path) = CString::new(self.path.as_os_str().as_bytes()) {
+                unsafe {
+                    let fd = libc::open(c_path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+                    if fd >= 0 {
+                        let mut unlock = lock_req(libc::F_UNLCK);
+                        libc::fcntl(fd, libc::F_SETLK, &mut unlock);
+                        libc::close(fd);
+                    }
+                }
+            }
+        }
+        Outcome::Foreign
+    }
+}
+
+impl Drop for FileWatch {
+    fn drop(&mut self) {
+        unsafe { libc::close(self.inotify) };
+    }
+}
+
+/// The open descriptors of this process that refer to the file (dev, ino).
+fn descriptors_on(dev: u64, ino: u64) -> Vec<libc::c_int> {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else { return Vec::new() };
     entries
         .filter_map(|e| e.ok())
-        .filter(|e| {
-            let p: PathBuf = e.path();
-            std::fs::metadata(&p).map(|m| m.dev() == dev && m.ino() == ino).unwrap_or(false)
+        .filter_map(|e| {
+            let fd: libc::c_int = e.file_name().to_str()?.parse().ok()?;
+            let m = std::fs::metadata(e.path()).ok()?;
+            (m.dev() == dev && m.ino() == ino).then_some(fd)
         })
-        .count()
+        .collect()
 }

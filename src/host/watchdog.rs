@@ -10,10 +10,11 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
+
 use std::time::Duration;
 
 use crate::host::conn::Prepared;
-use crate::host::handover::{self, Outcome};
+use crate::host::handover::{FileWatch, Outcome};
 use crate::host::session::Host;
 
 const POLL: Duration = Duration::from_millis(100);
@@ -22,8 +23,8 @@ const EXIT_WAIT: Duration = Duration::from_secs(30);
 struct Watched {
     host: Arc<Host>,
     poll: Option<Prepared>,
-    /// The database file, when the instance may write one.
-    file: Option<PathBuf>,
+    /// Watches the database file, when the instance may write one.
+    watch: Option<FileWatch>,
 }
 
 #[derive(Default)]
@@ -58,7 +59,8 @@ pub fn watch(host: Arc<Host>, file: Option<PathBuf>) -> crate::error::Result<()>
         state.exiting = false;
         state.owner_pid = pid;
     }
-    state.watched.push(Watched { host, poll: Some(poll), file });
+    let watch = file.as_deref().and_then(FileWatch::new);
+    state.watched.push(Watched { host, poll: Some(poll), watch });
     if !state.running {
         state.running = true;
         std::thread::Builder::new()
@@ -88,6 +90,9 @@ fn run() {
                 let state = guard.as_mut().expect("initialized");
                 if i >= state.watched.len() {
                     break;
+                }
+                if let Some(watch) = state.watched[i].watch.as_mut() {
+                    watch.poll();
                 }
                 if user_has_left(&state.watched[i]) {
                     Some(state.watched.remove(i))
@@ -129,17 +134,15 @@ fn user_has_left(w: &Watched) -> bool {
 fn release(mut w: Watched) {
     // the prepared statement holds the connection's client context: destroy it first
     w.poll.take();
-    let handover = match &w.file {
+    let handover = match w.watch.as_mut().map(FileWatch::begin_release) {
         None => None,
-        Some(path) => match handover::begin(path) {
-            Outcome::Exclusive(h) => Some(h),
-            Outcome::Shared => {
-                // another instance may have the file: this one must never checkpoint
-                // over it, so it is kept (idle) until the process ends
-                std::mem::forget(w.host.take_connections());
-                return;
-            }
-        },
+        Some(Outcome::Exclusive(h)) => Some(h),
+        Some(Outcome::Foreign) => {
+            // somebody else opened the file: this instance's view of it may be stale, so it
+            // must never checkpoint; it is kept, idle, until the process ends
+            std::mem::forget(w.host.take_connections());
+            return;
+        }
     };
     let conns = w.host.take_connections();
     // the last disconnect destroys the instance here, on this thread
