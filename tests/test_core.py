@@ -338,3 +338,17 @@ def test_format_doc_recipe_reads_a_snapshot_without_the_extension(con, tmp_path)
     assert con.execute("SELECT count(*) FROM (FROM read_snapshot('ex', 'exotic') EXCEPT ALL FROM exotic)").fetchall() == [(0,)]
     assert [r[1] for r in con.execute("DESCRIBE FROM read_snapshot('ex', 'exotic')").fetchall()] == \
         [r[1] for r in con.execute("DESCRIBE exotic").fetchall()]
+
+
+def test_current_database_follows_use(con, tmp_path):
+    con.execute("ATTACH ':memory:' AS other")
+    con.execute("CREATE TABLE main_only AS SELECT 1 AS a")
+    con.execute("USE other")
+    con.execute("CREATE SCHEMA s; CREATE TABLE s.x AS SELECT 2 AS b; CREATE TABLE y AS SELECT 3 AS c")
+    out = rows(con, "SELECT schema_name, table_name FROM snapshot_create(NULL, id := 'o1') ORDER BY ALL")
+    assert out == [("main", "y"), ("s", "x")]
+    assert rows(con, "SELECT table_name FROM snapshot_create('y', id := 'o2')") == [("y",)]
+    assert rows(con, "SELECT DISTINCT project_id FROM snapshots()") == [("other",)]
+    con.execute("DELETE FROM y")
+    con.execute("CALL snapshot_restore('o2', 'y')")
+    assert rows(con, "SELECT c FROM other.main.y") == [(3,)]

@@ -107,7 +107,7 @@ pub fn schema_tables(db: &dyn Sql, database: &str, schema: &str) -> Result<Vec<T
 /// Resolves a user-supplied table name (`table`, `schema.table`, `catalog.schema.table`,
 /// quoted parts allowed; a name that is not a well-formed qualified name is taken as one
 /// table name in the default schema, so a table may be called `../x`).
-pub fn resolve_table(db: &dyn Sql, database: &str, name: &str) -> Result<TableRef> {
+pub fn resolve_table(db: &dyn Sql, database: &str, default_schema: &str, name: &str) -> Result<TableRef> {
     let mut candidates: Vec<(String, Option<String>, String)> = Vec::new();
     if let Some(parts) = split_qualified(name) {
         match parts.len() {
@@ -133,7 +133,7 @@ pub fn resolve_table(db: &dyn Sql, database: &str, name: &str) -> Result<TableRe
             let mut cond = format!("{} AND {}", eq("database_name", catalog), eq("table_name", table));
             match schema {
                 Some(s) => cond.push_str(&format!(" AND {}", eq("schema_name", s))),
-                None => cond.push_str(" AND schema_name = 'main'"),
+                None => cond.push_str(&format!(" AND schema_name = {}", literal(default_schema))),
             }
             let found = tables_where(db, &cond)?;
             if found.len() == 1 {

@@ -43,7 +43,7 @@ pub fn resolve_targets(ctx: &Ctx, req: &CreateRequest) -> Result<(Vec<TableRef>,
             if names.is_empty() {
                 return Err(Error::Input("the table list is empty; name at least one table".into()));
             }
-            let tables = names.iter().map(|n| catalog::resolve_table(ctx.db, &ctx.database, n)).collect::<Result<Vec<_>>>()?;
+            let tables = names.iter().map(|n| catalog::resolve_table(ctx.db, &ctx.database, &ctx.schema, n)).collect::<Result<Vec<_>>>()?;
             (tables, Scope { kind: "tables".into(), schema: None })
         }
         (None, Some(schema)) => {

@@ -62,7 +62,7 @@ pub struct DroppedTable {
 /// Snapshots a table (type `pre_drop`), then drops it. If the DROP fails, the backup is
 /// removed again and the error returned: nothing changes.
 pub fn drop_table(ctx: &Ctx, name: &str) -> Result<DroppedTable> {
-    let t = catalog::resolve_table(ctx.db, &ctx.database, name)?;
+    let t = catalog::resolve_table(ctx.db, &ctx.database, &ctx.schema, name)?;
     ensure_repo_dir(ctx)?;
     let _lock = RepoLock::acquire(&ctx.repo.lock_path(), LOCK_TIMEOUT)?;
     let req = CreateRequest {

@@ -25,6 +25,9 @@ pub struct Settings {
     pub project: Option<String>,
     /// `snapshot_branch`; empty means `main`.
     pub branch: Option<String>,
+    /// The caller's `search_path` (set by `USE db`): its first entry names the caller's
+    /// current database and schema, which the extension's own connection does not share.
+    pub search_path: Option<String>,
 }
 
 /// How long a writer waits for the repository lock.
@@ -33,7 +36,10 @@ pub const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 /// What every engine call works against.
 pub struct Ctx<'a> {
     pub db: &'a dyn Sql,
+    /// The caller's current database (catalog).
     pub database: String,
+    /// The caller's default schema, for unqualified table names.
+    pub schema: String,
     pub repo: Repo,
     pub branch: String,
 }
@@ -41,7 +47,7 @@ pub struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     /// Resolves settings and defaults against the live database.
     pub fn new(db: &'a dyn Sql, settings: &Settings) -> Result<Ctx<'a>> {
-        let database = catalog::current_database(db)?;
+        let (database, schema) = caller_database(db, settings.search_path.as_deref())?;
         let root = match settings.directory.as_deref().filter(|d| !d.is_empty()) {
             Some(d) => PathBuf::from(d),
             None => match catalog::database_path(db, &database)? {
@@ -55,8 +61,29 @@ impl<'a> Ctx<'a> {
         let root = crate::repo::layout::absolute(&root);
         let project = settings.project.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| database.clone());
         let branch = settings.branch.clone().filter(|b| !b.is_empty()).unwrap_or_else(|| "main".into());
-        Ok(Ctx { db, database, repo: Repo::new(root, &project), branch })
+        Ok(Ctx { db, database, schema, repo: Repo::new(root, &project), branch })
     }
+}
+
+/// The caller's current database and schema: the first entry of their search path when it
+/// names an attached database, else the instance's default database and `main`.
+fn caller_database(db: &dyn Sql, search_path: Option<&str>) -> Result<(String, String)> {
+    let first = search_path.and_then(|p| p.split(',').next()).map(str::trim).filter(|p| !p.is_empty());
+    if let Some(parts) = first.and_then(sql::split_qualified) {
+        let attached = |name: &str| -> Result<bool> {
+            Ok(db
+                .query(&format!("SELECT count(*) FROM duckdb_databases() WHERE database_name = {}", sql::literal(name)))?
+                .scalar()
+                == Some("1"))
+        };
+        match parts.as_slice() {
+            [cat, schema] if attached(cat)? => return Ok((cat.clone(), schema.clone())),
+            [cat] if attached(cat)? => return Ok((cat.clone(), "main".into())),
+            [schema] => return Ok((catalog::current_database(db)?, schema.clone())),
+            _ => {}
+        }
+    }
+    Ok((catalog::current_database(db)?, "main".into()))
 }
 
 /// Microseconds since the Unix epoch, now.

@@ -17,6 +17,7 @@ pub fn settings(args: &BindArgs) -> Settings {
         directory: args.setting(SETTING_DIRECTORY),
         project: args.setting(SETTING_PROJECT),
         branch: args.setting(SETTING_BRANCH),
+        search_path: args.setting("search_path"),
     }
 }
 
