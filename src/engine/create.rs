@@ -31,6 +31,8 @@ pub struct CreateRequest {
     pub kind: &'static str,
     /// Prefix of generated ids (`snap`, `auto_predrop`, ...).
     pub id_prefix: &'static str,
+    /// Objects to record instead of capturing them by scope (backups before a restore).
+    pub objects: Option<Vec<crate::repo::manifest::DbObject>>,
 }
 
 /// Which live tables a request covers, and the scope recorded for it.
@@ -129,14 +131,23 @@ fn write_snapshot(
     let db = ctx.db;
     let duckdb_version = db.query("SELECT version()")?.scalar().unwrap_or("unknown").to_string();
     db.exec("BEGIN TRANSACTION")?;
-    let copied = copy_tables(ctx, targets, dir);
+    let copied = copy_tables(ctx, targets, dir).and_then(|tables| {
+        // objects are read in the same transaction as the data
+        let objects = match (scope.kind.as_str(), targets.first()) {
+            _ if req.objects.is_some() => req.objects.clone().unwrap_or_default(),
+            ("database", _) => crate::engine::objects::capture(db, &ctx.database, None)?,
+            ("schema", Some(t)) => crate::engine::objects::capture(db, &t.catalog, Some(&t.schema))?,
+            _ => Vec::new(),
+        };
+        Ok((tables, objects))
+    });
     match &copied {
         Ok(_) => db.exec("COMMIT")?,
         Err(_) => {
             let _ = db.exec("ROLLBACK");
         }
     }
-    let mut tables = copied?;
+    let (mut tables, objects) = copied?;
     for t in &mut tables {
         let path = dir.join(&t.file);
         let (checksum, size) = file_checksum(&path)?;
@@ -158,6 +169,7 @@ fn write_snapshot(
         database: ctx.database.clone(),
         scope,
         tables,
+        objects,
     };
     write_atomic(&dir.join(METADATA_FILE), &manifest.to_json())?;
     Ok(manifest)

@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod create;
 pub mod drop;
+pub mod objects;
 pub mod restore;
 pub mod sql;
 pub mod types;

@@ -5,18 +5,42 @@
 use crate::engine::catalog::{self, TableRef};
 use crate::engine::create::{create_locked, ensure_repo_dir, CreateRequest, KIND_PRE_RESTORE};
 use crate::engine::drop::drop_locked;
-use crate::engine::sql::{ident, literal, skip_qualified, split_qualified};
+use crate::engine::sql::{ident, literal, skip_qualified, split_qualified, Sql};
 use crate::engine::verify::check_entry;
 use crate::engine::{types, Ctx, LOCK_TIMEOUT};
 use crate::error::{Error, Result};
 use crate::repo::lock::RepoLock;
-use crate::repo::manifest::{self, Manifest, Scope, TableEntry};
+use crate::engine::objects;
+use crate::repo::manifest::{self, DbObject, Manifest, Scope, TableEntry};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RestoreRequest {
     pub id: String,
     pub table: Option<String>,
+    /// One table only: its new name (`table`, `schema.table` or `catalog.schema.table`).
     pub target: Option<String>,
+    /// Restore only this schema of the snapshot.
+    pub schema: Option<String>,
+    /// Put everything restored into this schema instead of its original one.
+    pub target_schema: Option<String>,
+    /// Put everything restored into this attached database instead of the current one.
+    pub target_catalog: Option<String>,
+    /// Snapshot what is replaced first (type `pre_restore`). Default true.
+    pub backup_existing: bool,
+}
+
+impl Default for RestoreRequest {
+    fn default() -> Self {
+        RestoreRequest {
+            id: String::new(),
+            table: None,
+            target: None,
+            schema: None,
+            target_schema: None,
+            target_catalog: None,
+            backup_existing: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -71,27 +95,79 @@ pub fn find_entry<'m>(m: &'m Manifest, name: &str) -> Result<&'m TableEntry> {
     Err(Error::TableNotInSnapshot { table: crate::repo::layout::printable(name), id: m.snapshot_id.clone() })
 }
 
-/// Where an entry goes: its original place, or `target` (`table`, `schema.table` or
-/// `catalog.schema.table`; missing parts come from the original).
-fn target_for(ctx: &Ctx, m: &Manifest, e: &TableEntry, target: Option<&str>) -> Result<TableRef> {
-    let catalog = if e.catalog == m.database { ctx.database.clone() } else { e.catalog.clone() };
-    let original = TableRef { catalog, schema: e.bucket.clone(), table: e.table.clone() };
-    let Some(target) = target else { return Ok(original) };
-    let parts = split_qualified(target).unwrap_or_else(|| vec![target.to_string()]);
-    Ok(match parts.as_slice() {
-        [t] => TableRef { table: t.clone(), ..original },
-        [s, t] => TableRef { schema: s.clone(), table: t.clone(), ..original },
-        [c, s, t] => TableRef { catalog: c.clone(), schema: s.clone(), table: t.clone() },
-        _ => return Err(Error::Input(format!("target {} is not a table name", crate::repo::layout::printable(target)))),
-    })
+/// Where restored things go: catalog and schema mapping of one call.
+struct Mapping<'a> {
+    ctx: &'a Ctx<'a>,
+    m: &'a Manifest,
+    target_schema: Option<&'a str>,
+    target_catalog: Option<&'a str>,
+}
+
+impl Mapping<'_> {
+    fn catalog(&self, original: &str) -> String {
+        match self.target_catalog {
+            Some(c) => c.to_string(),
+            None if original == self.m.database => self.ctx.database.clone(),
+            None => original.to_string(),
+        }
+    }
+
+    fn schema(&self, original: &str) -> String {
+        self.target_schema.unwrap_or(original).to_string()
+    }
+
+    /// An entry's target: mapped, or `target` (`table`, `schema.table`, `catalog.schema.table`;
+    /// missing parts come from the mapped original).
+    fn table(&self, e: &TableEntry, target: Option<&str>) -> Result<TableRef> {
+        let original = TableRef { catalog: self.catalog(&e.catalog), schema: self.schema(&e.bucket), table: e.table.clone() };
+        let Some(target) = target else { return Ok(original) };
+        let parts = split_qualified(target).unwrap_or_else(|| vec![target.to_string()]);
+        Ok(match parts.as_slice() {
+            [t] => TableRef { table: t.clone(), ..original },
+            [s, t] => TableRef { schema: s.clone(), table: t.clone(), ..original },
+            [c, s, t] => TableRef { catalog: c.clone(), schema: s.clone(), table: t.clone() },
+            _ => return Err(Error::Input(format!("target {} is not a table name", crate::repo::layout::printable(target)))),
+        })
+    }
+}
+
+/// An object to recreate and where.
+struct ObjectTarget<'a> {
+    object: &'a DbObject,
+    catalog: String,
+    schema: String,
+    exists: bool,
 }
 
 pub fn restore(ctx: &Ctx, req: &RestoreRequest) -> Result<RestoreOutcome> {
     let m = manifest::load(&ctx.repo, &req.id)?;
+    let in_schema = |bucket: &str| req.schema.as_deref().is_none_or(|s| s.eq_ignore_ascii_case(bucket));
     let entries: Vec<&TableEntry> = match &req.table {
-        Some(name) => vec![find_entry(&m, name)?],
-        None => m.tables.iter().collect(),
+        Some(name) => {
+            let qualified = match &req.schema {
+                Some(s) if split_qualified(name).is_some_and(|p| p.len() == 1) => format!("{}.{}", ident(s), name),
+                _ => name.clone(),
+            };
+            vec![find_entry(&m, &qualified)?]
+        }
+        None => m.tables.iter().filter(|t| in_schema(&t.bucket)).collect(),
     };
+    // objects come with whole-snapshot and schema restores, never with a single table
+    let objects: Vec<&DbObject> = if req.table.is_none() && req.target.is_none() {
+        m.objects.iter().filter(|o| in_schema(&o.schema)).collect()
+    } else {
+        Vec::new()
+    };
+    if let Some(s) = &req.schema {
+        if entries.is_empty() && objects.is_empty() {
+            return Err(Error::Input(format!(
+                "schema {} is not in snapshot '{}'; list its tables with FROM snapshot_tables('{}')",
+                crate::repo::layout::printable(s),
+                m.snapshot_id,
+                m.snapshot_id
+            )));
+        }
+    }
     if req.target.is_some() && entries.len() != 1 {
         return Err(Error::Input(format!(
             "target := needs exactly one table but snapshot '{}' has {}; name the table to restore",
@@ -99,10 +175,21 @@ pub fn restore(ctx: &Ctx, req: &RestoreRequest) -> Result<RestoreOutcome> {
             entries.len()
         )));
     }
-    let targets = entries
-        .iter()
-        .map(|e| target_for(ctx, &m, e, req.target.as_deref()))
-        .collect::<Result<Vec<_>>>()?;
+    if let Some(c) = &req.target_catalog {
+        let attached = ctx
+            .db
+            .query(&format!("SELECT count(*) FROM duckdb_databases() WHERE database_name = {}", literal(c)))?
+            .scalar()
+            == Some("1");
+        if !attached {
+            return Err(Error::Input(format!(
+                "database {} is not attached; ATTACH it first, then restore into it",
+                catalog::display_part(c)
+            )));
+        }
+    }
+    let map = Mapping { ctx, m: &m, target_schema: req.target_schema.as_deref(), target_catalog: req.target_catalog.as_deref() };
+    let targets = entries.iter().map(|e| map.table(e, req.target.as_deref())).collect::<Result<Vec<_>>>()?;
     for (i, t) in targets.iter().enumerate() {
         if targets[..i].contains(t) {
             return Err(Error::Input(format!("two tables would be restored to {}", t.display())));
@@ -119,18 +206,27 @@ pub fn restore(ctx: &Ctx, req: &RestoreRequest) -> Result<RestoreOutcome> {
             existing.push(t.clone());
         }
     }
-    let backup = if existing.is_empty() {
-        None
-    } else {
-        let req = CreateRequest {
+    let mut object_targets = Vec::with_capacity(objects.len());
+    for o in &objects {
+        let (cat, schema) = (map.catalog(&o.catalog), map.schema(&o.schema));
+        let name = if o.kind == objects::SCHEMA { schema.clone() } else { o.name.clone() };
+        let exists = objects::exists(ctx.db, &o.kind, &cat, &schema, &name)?;
+        object_targets.push(ObjectTarget { object: o, catalog: cat, schema, exists });
+    }
+    let replaced_objects: Vec<DbObject> = backup_objects(ctx, &object_targets)?;
+    let backup = if req.backup_existing && (!existing.is_empty() || !replaced_objects.is_empty()) {
+        let breq = CreateRequest {
             description: Some(format!("Auto-backup before restoring snapshot '{}'", m.snapshot_id)),
             kind: KIND_PRE_RESTORE,
             id_prefix: "auto_prerestore",
+            objects: Some(replaced_objects),
             ..Default::default()
         };
-        Some(create_locked(ctx, &req, &existing, Scope { kind: "tables".into(), schema: None })?)
+        Some(create_locked(ctx, &breq, &existing, Scope { kind: "tables".into(), schema: None })?)
+    } else {
+        None
     };
-    match apply(ctx, &m, &entries, &targets, &existing) {
+    match apply(ctx, &m, &entries, &targets, &existing, &object_targets) {
         Ok(counts) => Ok(RestoreOutcome {
             snapshot_id: m.snapshot_id.clone(),
             backup_snapshot_id: backup.map(|b| b.snapshot_id),
@@ -155,14 +251,112 @@ pub fn restore(ctx: &Ctx, req: &RestoreRequest) -> Result<RestoreOutcome> {
     }
 }
 
-/// Replaces the target tables in one transaction; returns the row count of each.
-fn apply(ctx: &Ctx, m: &Manifest, entries: &[&TableEntry], targets: &[TableRef], existing: &[TableRef]) -> Result<Vec<u64>> {
+/// The current definitions of the objects a restore will replace, for the backup snapshot.
+fn backup_objects(ctx: &Ctx, targets: &[ObjectTarget]) -> Result<Vec<DbObject>> {
+    let mut out = Vec::new();
+    let mut captured: Vec<((String, String), Vec<DbObject>)> = Vec::new();
+    for t in targets.iter().filter(|t| t.exists && t.object.kind != objects::SCHEMA) {
+        let key = (t.catalog.clone(), t.schema.clone());
+        if !captured.iter().any(|(k, _)| *k == key) {
+            captured.push((key.clone(), objects::capture(ctx.db, &t.catalog, Some(&t.schema))?));
+        }
+        let live = &captured.iter().find(|(k, _)| *k == key).expect("just captured").1;
+        if let Some(o) = live.iter().find(|o| o.kind == t.object.kind && o.name == t.object.name) {
+            out.push(o.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Order of creation: a table after the tables its foreign keys reference.
+fn creation_order(entries: &[&TableEntry]) -> Vec<usize> {
+    let refs: Vec<Vec<String>> = entries.iter().map(|e| referenced_tables(&e.ddl)).collect();
+    let mut order = Vec::with_capacity(entries.len());
+    let mut placed = vec![false; entries.len()];
+    while order.len() < entries.len() {
+        let before = order.len();
+        for i in 0..entries.len() {
+            if placed[i] {
+                continue;
+            }
+            let blocked = refs[i].iter().any(|r| {
+                entries.iter().enumerate().any(|(j, e)| j != i && !placed[j] && e.table.eq_ignore_ascii_case(r))
+            });
+            if !blocked {
+                placed[i] = true;
+                order.push(i);
+            }
+        }
+        if order.len() == before {
+            // a cycle: keep the snapshot's order for the rest
+            order.extend((0..entries.len()).filter(|i| !placed[*i]));
+            break;
+        }
+    }
+    order
+}
+
+/// Table names after `REFERENCES` in a CREATE TABLE statement (last name part).
+pub fn referenced_tables(ddl: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = ddl;
+    while let Some(pos) = rest.find(" REFERENCES ") {
+        let after = &rest[pos + " REFERENCES ".len()..];
+        if let Some(tail) = skip_qualified(after) {
+            let name = &after[..after.len() - tail.len()];
+            if let Some(last) = split_qualified(name).and_then(|p| p.last().cloned()) {
+                out.push(last);
+            }
+        }
+        rest = after;
+    }
+    out
+}
+
+/// Replaces the targets in one transaction; returns the row count of each table.
+fn apply(
+    ctx: &Ctx,
+    m: &Manifest,
+    entries: &[&TableEntry],
+    targets: &[TableRef],
+    existing: &[TableRef],
+    objects: &[ObjectTarget],
+) -> Result<Vec<u64>> {
     let db = ctx.db;
     db.exec("BEGIN TRANSACTION")?;
     let result = (|| {
-        let mut counts = Vec::with_capacity(entries.len());
-        for (e, t) in entries.iter().zip(targets) {
-            counts.push(restore_one(ctx, m, e, t, existing.contains(t))?);
+        let order = creation_order(entries);
+        // schemas first
+        let mut schemas: Vec<(String, String)> = targets.iter().map(|t| (t.catalog.clone(), t.schema.clone())).collect();
+        schemas.extend(objects.iter().map(|o| (o.catalog.clone(), o.schema.clone())));
+        schemas.dedup();
+        for (c, s) in &schemas {
+            db.exec(&format!("CREATE SCHEMA IF NOT EXISTS {}.{}", ident(c), ident(s)))?;
+        }
+        // drop what is replaced: views and macros, then tables (referencing ones first), then sequences and types
+        for o in objects.iter().filter(|o| o.exists && objects::rank(&o.object.kind) >= 4) {
+            drop_object(db, o)?;
+        }
+        for &i in order.iter().rev() {
+            let t = &targets[i];
+            if existing.contains(t) {
+                db.exec(&format!("DROP TABLE {}", t.sql())).map_err(|err| {
+                    Error::Input(format!("cannot replace table {}: {}", t.display(), err.one_line()))
+                })?;
+            }
+        }
+        for o in objects.iter().filter(|o| o.exists && matches!(o.object.kind.as_str(), objects::SEQUENCE | objects::TYPE)) {
+            drop_object(db, o)?;
+        }
+        for o in objects.iter().filter(|o| objects::rank(&o.object.kind) < 3) {
+            create_object(db, o)?;
+        }
+        let mut counts = vec![0; entries.len()];
+        for &i in &order {
+            counts[i] = restore_one(ctx, m, entries[i], &targets[i])?;
+        }
+        for o in objects.iter().filter(|o| objects::rank(&o.object.kind) >= 4) {
+            create_object(db, o)?;
         }
         Ok(counts)
     })();
@@ -181,15 +375,27 @@ fn apply(ctx: &Ctx, m: &Manifest, entries: &[&TableEntry], targets: &[TableRef],
     }
 }
 
-fn restore_one(ctx: &Ctx, m: &Manifest, e: &TableEntry, t: &TableRef, exists: bool) -> Result<u64> {
-    let db = ctx.db;
-    let schema_sql = format!("{}.{}", ident(&t.catalog), ident(&t.schema));
-    db.exec(&format!("CREATE SCHEMA IF NOT EXISTS {schema_sql}"))?;
-    if exists {
-        db.exec(&format!("DROP TABLE {}", t.sql())).map_err(|err| {
-            Error::Input(format!("cannot replace table {}: {}", t.display(), err.one_line()))
+fn drop_object(db: &dyn Sql, o: &ObjectTarget) -> Result<()> {
+    if let Some(sql) = objects::drop_sql(&o.object.kind, &o.catalog, &o.schema, &o.object.name) {
+        db.exec(&sql).map_err(|err| {
+            Error::Input(format!("cannot replace {} {}.{}: {}", o.object.kind, o.schema, o.object.name, err.one_line()))
         })?;
     }
+    Ok(())
+}
+
+fn create_object(db: &dyn Sql, o: &ObjectTarget) -> Result<()> {
+    db.exec(&objects::create_sql(o.object, &o.catalog, &o.schema)).map_err(|err| {
+        Error::Input(format!("cannot recreate {} {}.{}: {}", o.object.kind, o.schema, o.object.name, err.one_line()))
+    })?;
+    if let Some(c) = objects::comment_sql(o.object, &o.catalog, &o.schema) {
+        db.exec(&c)?;
+    }
+    Ok(())
+}
+
+fn restore_one(ctx: &Ctx, m: &Manifest, e: &TableEntry, t: &TableRef) -> Result<u64> {
+    let db = ctx.db;
     db.exec(&rewrite_create(&e.ddl, &t.sql())?)?;
     let path = ctx.repo.snapshot_dir(&m.snapshot_id).join(&e.file);
     let path = path.to_str().ok_or_else(|| Error::Input("snapshot path is not UTF-8".into()))?;

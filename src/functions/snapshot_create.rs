@@ -55,6 +55,7 @@ impl TableFn for SnapshotCreate {
             created_by: args.named("created_by").opt_str("created_by")?,
             kind: KIND_MANUAL,
             id_prefix: "snap",
+            objects: None,
         };
         if let Some(id) = &req.id {
             crate::repo::layout::validate_id(id)?;

@@ -24,14 +24,28 @@ impl TableFn for SnapshotRestore {
     }
 
     fn named() -> &'static [(&'static str, ParamType)] {
-        &[("target", ParamType::Varchar)]
+        &[
+            ("target", ParamType::Varchar),
+            ("schema", ParamType::Varchar),
+            ("target_schema", ParamType::Varchar),
+            ("target_catalog", ParamType::Varchar),
+            ("backup_existing", ParamType::Boolean),
+        ]
     }
 
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
         let id = required_str(args.positional(0), "snapshot id")?;
         crate::repo::layout::validate_id(&id)?;
         let table = args.positional(1).opt_str("table name")?;
-        let target = args.named("target").opt_str("target")?;
+        let req = RestoreRequest {
+            id,
+            table,
+            target: args.named("target").opt_str("target")?,
+            schema: args.named("schema").opt_str("schema")?,
+            target_schema: args.named("target_schema").opt_str("target_schema")?,
+            target_catalog: args.named("target_catalog").opt_str("target_catalog")?,
+            backup_existing: args.named("backup_existing").opt_bool("backup_existing")?.unwrap_or(true),
+        };
         let schema = Schema::Simple(vec![
             ("snapshot_id", ColType::Varchar),
             ("source", ColType::Varchar),
@@ -39,7 +53,7 @@ impl TableFn for SnapshotRestore {
             ("row_count", ColType::BigInt),
             ("backup_snapshot_id", ColType::Varchar),
         ]);
-        Ok((Bind { settings: settings(args), req: RestoreRequest { id, table, target } }, schema))
+        Ok((Bind { settings: settings(args), req }, schema))
     }
 
     fn produce(host: &Arc<Host>, bind: &Bind, _columns: &[usize]) -> Result<Produce> {

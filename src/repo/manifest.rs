@@ -32,6 +32,24 @@ pub struct Manifest {
     /// What was asked for: `database`, `schema` (with `schema`) or `tables`.
     pub scope: Scope,
     pub tables: Vec<TableEntry>,
+    /// Schemas, types, sequences, views and macros (database and schema scope only), in
+    /// creation order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<DbObject>,
+}
+
+/// A database object other than a table.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DbObject {
+    /// `schema`, `type`, `sequence`, `view` or `macro`.
+    pub kind: String,
+    pub catalog: String,
+    pub schema: String,
+    pub name: String,
+    /// The CREATE statement with `{name}` where the qualified name goes.
+    pub sql: String,
+    #[serde(default)]
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -262,6 +280,7 @@ mod tests {
             database: "memory".into(),
             scope: Scope { kind: "tables".into(), schema: None },
             tables: vec![],
+            objects: vec![],
         }
     }
 

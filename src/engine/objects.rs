@@ -1,0 +1,159 @@
+//! Database objects other than tables — schemas, user types, sequences, views, macros —
+//! captured with database- and schema-scope snapshots and recreated on restore, in
+//! dependency order: schemas, types, sequences, (tables), views, macros.
+
+use crate::engine::sql::{ident, literal, skip_qualified, Sql};
+use crate::error::{Error, Result};
+use crate::repo::manifest::DbObject;
+
+pub const SCHEMA: &str = "schema";
+pub const TYPE: &str = "type";
+pub const SEQUENCE: &str = "sequence";
+pub const VIEW: &str = "view";
+pub const MACRO: &str = "macro";
+
+/// Creation order of the kinds; tables come between sequences and views.
+pub fn rank(kind: &str) -> u8 {
+    match kind {
+        SCHEMA => 0,
+        TYPE => 1,
+        SEQUENCE => 2,
+        VIEW => 4,
+        _ => 5,
+    }
+}
+
+fn filter(catalog: &str, schema: Option<&str>) -> String {
+    let mut f = format!("database_name = {} AND NOT internal", literal(catalog));
+    if let Some(s) = schema {
+        f.push_str(&format!(" AND schema_name = {}", literal(s)));
+    }
+    f
+}
+
+fn obj(kind: &str, catalog: &str, schema: &str, name: &str, sql: String, comment: Option<String>) -> DbObject {
+    DbObject {
+        kind: kind.into(),
+        catalog: catalog.into(),
+        schema: schema.into(),
+        name: name.into(),
+        sql,
+        comment,
+    }
+}
+
+/// Everything but tables in `catalog` (optionally one schema), in creation order.
+/// Runs inside the snapshot's transaction.
+pub fn capture(db: &dyn Sql, catalog: &str, schema: Option<&str>) -> Result<Vec<DbObject>> {
+    let mut out = Vec::new();
+    let f = filter(catalog, schema);
+    for r in db.query(&format!("SELECT schema_name, comment FROM duckdb_schemas() WHERE {f} ORDER BY schema_name"))?.rows {
+        let s = r[0].clone().unwrap_or_default();
+        if s == "main" || s == "pg_catalog" || s == "information_schema" {
+            continue;
+        }
+        out.push(obj(SCHEMA, catalog, &s, &s, format!("CREATE SCHEMA IF NOT EXISTS {}", ident(&s)), r[1].clone()));
+    }
+    let types = db.query(&format!(
+        "SELECT schema_name, type_name, to_json(labels), comment FROM duckdb_types() WHERE {f} ORDER BY type_oid"
+    ))?;
+    for r in types.rows {
+        let (s, name) = (r[0].clone().unwrap_or_default(), r[1].clone().unwrap_or_default());
+        let definition = match r[2].as_deref().filter(|l| *l != "null") {
+            Some(labels) => {
+                let labels: Vec<String> = serde_json::from_str(labels).map_err(|e| Error::Internal(format!("enum labels: {e}")))?;
+                format!("ENUM ({})", labels.iter().map(|l| literal(l)).collect::<Vec<_>>().join(", "))
+            }
+            None => db
+                .query(&format!("SELECT typeof(NULL::{}.{}.{})", ident(catalog), ident(&s), ident(&name)))?
+                .scalar()
+                .unwrap_or("VARCHAR")
+                .to_string(),
+        };
+        out.push(obj(TYPE, catalog, &s, &name, format!("CREATE TYPE {{name}} AS {definition}"), r[3].clone()));
+    }
+    let seqs = db.query(&format!("SELECT schema_name, sequence_name, sql, comment FROM duckdb_sequences() WHERE {} ORDER BY sequence_oid",
+        f.replace("NOT internal", "NOT temporary")))?;
+    for r in seqs.rows {
+        let sql = r[2].clone().unwrap_or_default();
+        let rest = sql.strip_prefix("CREATE SEQUENCE ").and_then(skip_qualified).unwrap_or("");
+        out.push(obj(SEQUENCE, catalog, r[0].as_deref().unwrap_or(""), r[1].as_deref().unwrap_or(""),
+            format!("CREATE SEQUENCE {{name}}{rest}"), r[3].clone()));
+    }
+    let views = db.query(&format!("SELECT schema_name, view_name, sql, comment FROM duckdb_views() WHERE {f} AND NOT temporary ORDER BY view_oid"))?;
+    for r in views.rows {
+        let sql = r[2].clone().unwrap_or_default();
+        let rest = sql.strip_prefix("CREATE VIEW ").and_then(skip_qualified).ok_or_else(|| Error::Internal(format!("unexpected view definition: {sql}")))?;
+        out.push(obj(VIEW, catalog, r[0].as_deref().unwrap_or(""), r[1].as_deref().unwrap_or(""), format!("CREATE VIEW {{name}}{rest}"), r[3].clone()));
+    }
+    let macros = db.query(&format!(
+        "SELECT schema_name, function_name, function_type, to_json(parameters), macro_definition, comment FROM duckdb_functions() \
+         WHERE {f} AND function_type IN ('macro', 'table_macro') ORDER BY function_oid"
+    ))?;
+    let mut grouped: Vec<(String, String, bool, Vec<String>, Option<String>)> = Vec::new();
+    for r in macros.rows {
+        let (s, name) = (r[0].clone().unwrap_or_default(), r[1].clone().unwrap_or_default());
+        let table = r[2].as_deref() == Some("table_macro");
+        let params: Vec<String> = serde_json::from_str(r[3].as_deref().unwrap_or("[]")).unwrap_or_default();
+        let body = r[4].clone().unwrap_or_default();
+        let overload = format!("({}) AS {}{body}", params.iter().map(|p| ident(p)).collect::<Vec<_>>().join(", "), if table { "TABLE " } else { "" });
+        match grouped.iter_mut().find(|g| g.0 == s && g.1 == name) {
+            Some(g) => g.3.push(overload),
+            None => grouped.push((s, name, table, vec![overload], r[5].clone())),
+        }
+    }
+    for (s, name, _, overloads, comment) in grouped {
+        out.push(obj(MACRO, catalog, &s, &name, format!("CREATE MACRO {{name}}{}", overloads.join(", ")), comment));
+    }
+    Ok(out)
+}
+
+/// The statement that creates `o` under `catalog.schema.name`.
+pub fn create_sql(o: &DbObject, catalog: &str, schema: &str) -> String {
+    if o.kind == SCHEMA {
+        return format!("CREATE SCHEMA IF NOT EXISTS {}.{}", ident(catalog), ident(schema));
+    }
+    let full = format!("{}.{}.{}", ident(catalog), ident(schema), ident(&o.name));
+    o.sql.replacen("{name}", &full, 1)
+}
+
+/// Whether an object of this kind and name exists.
+pub fn exists(db: &dyn Sql, kind: &str, catalog: &str, schema: &str, name: &str) -> Result<bool> {
+    let f = format!("database_name = {} AND schema_name = {}", literal(catalog), literal(schema));
+    let q = match kind {
+        SCHEMA => format!("SELECT count(*) FROM duckdb_schemas() WHERE database_name = {} AND schema_name = {}", literal(catalog), literal(name)),
+        TYPE => format!("SELECT count(*) FROM duckdb_types() WHERE {f} AND type_name = {}", literal(name)),
+        SEQUENCE => format!("SELECT count(*) FROM duckdb_sequences() WHERE {f} AND sequence_name = {}", literal(name)),
+        VIEW => format!("SELECT count(*) FROM duckdb_views() WHERE {f} AND view_name = {}", literal(name)),
+        _ => format!(
+            "SELECT count(*) FROM duckdb_functions() WHERE {f} AND function_name = {} AND function_type IN ('macro', 'table_macro')",
+            literal(name)
+        ),
+    };
+    Ok(db.query(&q)?.scalar().is_some_and(|n| n != "0"))
+}
+
+/// The statement that drops an existing object before it is recreated.
+pub fn drop_sql(kind: &str, catalog: &str, schema: &str, name: &str) -> Option<String> {
+    let full = format!("{}.{}.{}", ident(catalog), ident(schema), ident(name));
+    match kind {
+        TYPE => Some(format!("DROP TYPE {full}")),
+        SEQUENCE => Some(format!("DROP SEQUENCE {full}")),
+        VIEW => Some(format!("DROP VIEW {full}")),
+        MACRO => Some(format!("DROP MACRO {full}")),
+        _ => None,
+    }
+}
+
+/// `COMMENT ON` for an object, if it has a comment.
+pub fn comment_sql(o: &DbObject, catalog: &str, schema: &str) -> Option<String> {
+    let c = o.comment.as_ref()?;
+    let what = match o.kind.as_str() {
+        SCHEMA => return Some(format!("COMMENT ON SCHEMA {}.{} IS {}", ident(catalog), ident(schema), literal(c))),
+        TYPE => "TYPE",
+        SEQUENCE => "SEQUENCE",
+        VIEW => "VIEW",
+        _ => "MACRO",
+    };
+    Some(format!("COMMENT ON {what} {}.{}.{} IS {}", ident(catalog), ident(schema), ident(&o.name), literal(c)))
+}
