@@ -189,3 +189,24 @@ def test_view_on_replaced_table_keeps_working(con):
     con.execute("INSERT INTO t VALUES (100)")
     con.execute("CALL snapshot_restore('s', 't')")
     assert rows(con, "FROM v") == [(3,)]
+
+
+def test_failure_half_way_leaves_every_table_as_it_was(con, tmp_path):
+    import json
+
+    con.execute("CREATE TABLE a AS SELECT range AS x FROM range(10); CREATE TABLE b AS SELECT 'text' || range AS y FROM range(10)")
+    con.execute("CALL snapshot_create(['a', 'b'], id := 's')")
+    con.execute("DELETE FROM a WHERE x > 4; DELETE FROM b WHERE true")
+    # make the second table's data fail to convert on restore (a type error half-way)
+    meta_path = tmp_path / "snaps" / "memory" / "s" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["tables"][1]["schema"]["columns"][0]["type"] = "INTEGER"
+    meta["tables"][1]["ddl"] = meta["tables"][1]["ddl"].replace("VARCHAR", "INTEGER")
+    meta_path.write_text(json.dumps(meta))
+    before = rows(con, "SELECT snapshot_id FROM snapshots() ORDER BY ALL")
+    with pytest.raises(duckdb.Error):
+        con.execute("CALL snapshot_restore('s', NULL)")
+    assert rows(con, "SELECT count(*) FROM a") == [(5,)]
+    assert rows(con, "SELECT count(*) FROM b") == [(0,)]
+    assert rows(con, "SELECT typeof(y) FROM (SELECT NULL::VARCHAR AS y UNION ALL SELECT y FROM b) LIMIT 1") == [("VARCHAR",)]
+    assert rows(con, "SELECT snapshot_id FROM snapshots() ORDER BY ALL") == before
