@@ -124,6 +124,7 @@ def test_database_scope_restores_every_object(con):
         CREATE VIEW sales.gold_orders AS SELECT o.* FROM orders o JOIN gold g ON o.customer = g.id;
         COMMENT ON VIEW gold IS 'vip';
         CREATE MACRO add_tax(x) AS x * 1.21;
+        CREATE MACRO typed_twice(a INTEGER) AS a * 2, (a VARCHAR, b VARCHAR) AS a || b;
         CREATE MACRO sales.top(n) AS TABLE SELECT * FROM customers ORDER BY id LIMIT n;
         SELECT nextval('order_ids');
     """)
@@ -132,7 +133,7 @@ def test_database_scope_restores_every_object(con):
     con.execute("CALL snapshot_create(NULL, id := 'everything')")
     # wreck it
     con.execute("""
-        DROP VIEW sales.gold_orders; DROP VIEW gold; DROP MACRO add_tax; DROP MACRO TABLE sales.top;
+        DROP VIEW sales.gold_orders; DROP VIEW gold; DROP MACRO add_tax; DROP MACRO typed_twice; DROP MACRO TABLE sales.top;
         DROP TABLE sales.feelings; DROP TYPE mood; DROP TYPE point; DROP TABLE orders; DROP SEQUENCE order_ids;
         DROP SCHEMA empty_schema; DROP SCHEMA sales;
     """)
@@ -144,6 +145,7 @@ def test_database_scope_restores_every_object(con):
     assert rows(con, "FROM sales.gold_orders ORDER BY ALL") == gold_orders
     assert rows(con, "SELECT add_tax(100)")[0][0] == pytest.approx(121)
     assert rows(con, "SELECT count(*) FROM sales.top(2)") == [(2,)]
+    assert rows(con, "SELECT typed_twice(21), typed_twice('a', 'b')") == [(42, "ab")]
     # the sequence continues where it was
     assert rows(con, "SELECT nextval('order_ids')") == [(120,)]
 

@@ -87,7 +87,7 @@ pub fn capture(db: &dyn Sql, catalog: &str, schema: Option<&str>) -> Result<Vec<
         out.push(obj(VIEW, catalog, r[0].as_deref().unwrap_or(""), r[1].as_deref().unwrap_or(""), format!("CREATE VIEW {{name}}{rest}"), r[3].clone()));
     }
     let macros = db.query(&format!(
-        "SELECT schema_name, function_name, function_type, to_json(parameters), macro_definition, comment FROM duckdb_functions() \
+        "SELECT schema_name, function_name, function_type, to_json(parameters), macro_definition, comment, to_json(parameter_types) FROM duckdb_functions() \
          WHERE {f} AND function_type IN ('macro', 'table_macro') ORDER BY function_oid"
     ))?;
     let mut grouped: Vec<(String, String, bool, Vec<String>, Option<String>)> = Vec::new();
@@ -95,8 +95,18 @@ pub fn capture(db: &dyn Sql, catalog: &str, schema: Option<&str>) -> Result<Vec<
         let (s, name) = (r[0].clone().unwrap_or_default(), r[1].clone().unwrap_or_default());
         let table = r[2].as_deref() == Some("table_macro");
         let params: Vec<String> = serde_json::from_str(r[3].as_deref().unwrap_or("[]")).unwrap_or_default();
+        let types: Vec<Option<String>> = serde_json::from_str(r[6].as_deref().unwrap_or("[]")).unwrap_or_default();
         let body = r[4].clone().unwrap_or_default();
-        let overload = format!("({}) AS {}{body}", params.iter().map(|p| ident(p)).collect::<Vec<_>>().join(", "), if table { "TABLE " } else { "" });
+        let params = params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| match types.get(i).cloned().flatten() {
+                Some(ty) => format!("{} {ty}", ident(p)),
+                None => ident(p),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let overload = format!("({params}) AS {}{body}", if table { "TABLE " } else { "" });
         match grouped.iter_mut().find(|g| g.0 == s && g.1 == name) {
             Some(g) => g.3.push(overload),
             None => grouped.push((s, name, table, vec![overload], r[5].clone())),

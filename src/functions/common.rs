@@ -6,7 +6,8 @@ use std::sync::Arc;
 use crate::engine::{Ctx, Settings};
 use crate::error::{Error, Result};
 use crate::host::session::Host;
-use crate::host::table_fn::{Arg, BindArgs};
+use crate::host::table_fn::{Arg, BindArgs, ColType, Val};
+use crate::repo::manifest::{Manifest, TableEntry};
 
 pub const SETTING_DIRECTORY: &str = "snapshot_directory";
 pub const SETTING_PROJECT: &str = "snapshot_project";
@@ -31,4 +32,26 @@ pub fn with_ctx<T>(host: &Arc<Host>, settings: &Settings, f: impl FnOnce(&Ctx) -
 /// A required text argument.
 pub fn required_str(arg: Arg, what: &str) -> Result<String> {
     arg.opt_str(what)?.ok_or_else(|| Error::Input(format!("{what} must not be NULL")))
+}
+
+/// The per-table columns shared by `snapshot_create` and `snapshot_tables`.
+pub const TABLE_COLUMNS: [(&str, ColType); 6] = [
+    ("snapshot_id", ColType::Varchar),
+    ("schema_name", ColType::Varchar),
+    ("table_name", ColType::Varchar),
+    ("file", ColType::Varchar),
+    ("row_count", ColType::BigInt),
+    ("size_bytes", ColType::BigInt),
+];
+
+/// The values of `TABLE_COLUMNS` for one table of a snapshot.
+pub fn table_row(m: &Manifest, t: &TableEntry) -> Vec<Val> {
+    vec![
+        Val::Str(m.snapshot_id.clone()),
+        Val::Str(t.bucket.clone()),
+        Val::Str(t.table.clone()),
+        Val::Str(t.file.clone()),
+        Val::I64(t.row_count as i64),
+        Val::I64(t.size_bytes as i64),
+    ]
 }

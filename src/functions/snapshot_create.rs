@@ -5,9 +5,9 @@ use std::sync::Arc;
 use crate::engine::create::{create, CreateRequest, KIND_MANUAL};
 use crate::engine::Settings;
 use crate::error::{Error, Result};
-use crate::functions::common::{settings, with_ctx};
+use crate::functions::common::{settings, table_row, with_ctx, TABLE_COLUMNS};
 use crate::host::session::Host;
-use crate::host::table_fn::{Arg, BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
+use crate::host::table_fn::{Arg, BindArgs, ParamType, Produce, Schema, TableFn};
 
 pub struct SnapshotCreate;
 
@@ -60,33 +60,12 @@ impl TableFn for SnapshotCreate {
         if let Some(id) = &req.id {
             crate::repo::layout::validate_id(id)?;
         }
-        let schema = Schema::Simple(vec![
-            ("snapshot_id", ColType::Varchar),
-            ("schema_name", ColType::Varchar),
-            ("table_name", ColType::Varchar),
-            ("file", ColType::Varchar),
-            ("row_count", ColType::BigInt),
-            ("size_bytes", ColType::BigInt),
-        ]);
+        let schema = Schema::Simple(TABLE_COLUMNS.to_vec());
         Ok((Bind { settings: settings(args), req }, schema))
     }
 
     fn produce(host: &Arc<Host>, bind: &Bind, _columns: &[usize]) -> Result<Produce> {
         let m = with_ctx(host, &bind.settings, |ctx| create(ctx, &bind.req))?;
-        Ok(Produce::Rows(
-            m.tables
-                .iter()
-                .map(|t| {
-                    vec![
-                        Val::Str(m.snapshot_id.clone()),
-                        Val::Str(t.bucket.clone()),
-                        Val::Str(t.table.clone()),
-                        Val::Str(t.file.clone()),
-                        Val::I64(t.row_count as i64),
-                        Val::I64(t.size_bytes as i64),
-                    ]
-                })
-                .collect(),
-        ))
+        Ok(Produce::Rows(m.tables.iter().map(|t| table_row(&m, t)).collect()))
     }
 }

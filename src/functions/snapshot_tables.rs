@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::engine::Settings;
 use crate::error::Result;
-use crate::functions::common::{settings, with_ctx};
+use crate::functions::common::{settings, table_row, with_ctx, TABLE_COLUMNS};
 use crate::functions::snapshots::list_manifests;
 use crate::host::session::Host;
 use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
@@ -26,16 +26,9 @@ impl TableFn for SnapshotTables {
 
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
         let id = args.positional(0).opt_str("snapshot id")?;
-        let schema = Schema::Simple(vec![
-            ("snapshot_id", ColType::Varchar),
-            ("schema_name", ColType::Varchar),
-            ("table_name", ColType::Varchar),
-            ("file", ColType::Varchar),
-            ("row_count", ColType::BigInt),
-            ("size_bytes", ColType::BigInt),
-            ("columns", ColType::NameTypeList),
-            ("primary_key", ColType::VarcharList),
-        ]);
+        let mut columns = TABLE_COLUMNS.to_vec();
+        columns.extend([("columns", ColType::NameTypeList), ("primary_key", ColType::VarcharList)]);
+        let schema = Schema::Simple(columns);
         Ok((Bind { settings: settings(args), id }, schema))
     }
 
@@ -47,16 +40,10 @@ impl TableFn for SnapshotTables {
         let mut rows = Vec::new();
         for m in manifests {
             for t in &m.tables {
-                rows.push(vec![
-                    Val::Str(m.snapshot_id.clone()),
-                    Val::Str(t.bucket.clone()),
-                    Val::Str(t.table.clone()),
-                    Val::Str(t.file.clone()),
-                    Val::I64(t.row_count as i64),
-                    Val::I64(t.size_bytes as i64),
-                    Val::NameTypeList(t.schema.columns.iter().map(|c| (c.name.clone(), c.ty.clone())).collect()),
-                    Val::StrList(t.schema.primary_key.clone()),
-                ]);
+                let mut row = table_row(&m, t);
+                row.push(Val::NameTypeList(t.schema.columns.iter().map(|c| (c.name.clone(), c.ty.clone())).collect()));
+                row.push(Val::StrList(t.schema.primary_key.clone()));
+                rows.push(row);
             }
         }
         Ok(Produce::Rows(rows))
