@@ -67,7 +67,7 @@ def test_snapshots_lists_newest_first_with_typed_columns(con):
     assert desc == {
         "snapshot_id": "VARCHAR", "created_at": "TIMESTAMP WITH TIME ZONE", "created_by": "VARCHAR", "type": "VARCHAR",
         "description": "VARCHAR", "project_id": "VARCHAR", "branch": "VARCHAR", "table_count": "BIGINT",
-        "row_count": "BIGINT", "size_bytes": "BIGINT", "path": "VARCHAR",
+        "row_count": "BIGINT", "size_bytes": "BIGINT", "path": "VARCHAR", "pinned": "BOOLEAN",
     }
     got = rows(con, "SELECT snapshot_id, created_by, type, table_count, row_count FROM snapshots()")
     assert got[0] == ("b", "alice", "manual", 1, 1000)

@@ -26,6 +26,9 @@ pub fn drop_snapshot(ctx: &Ctx, id: &str) -> Result<Dropped> {
         return Err(Error::SnapshotNotFound { id: id.to_string(), repo: ctx.repo.dir.clone() });
     }
     let _lock = RepoLock::acquire(&ctx.repo.lock_path(), LOCK_TIMEOUT)?;
+    if crate::repo::pin::is_pinned(&ctx.repo, id) {
+        return Err(Error::Input(format!("snapshot '{id}' is pinned; unpin it first with CALL snapshot_unpin('{id}')")));
+    }
     drop_locked(ctx, id)
 }
 
@@ -78,4 +81,51 @@ pub fn drop_table(ctx: &Ctx, name: &str) -> Result<DroppedTable> {
         return Err(Error::Input(format!("cannot drop table {}: {}", t.display(), e.one_line())));
     }
     Ok(DroppedTable { backup_snapshot_id: backup.snapshot_id, table: t.display() })
+}
+
+/// Snapshots a whole schema (type `pre_drop`), then drops it with everything in it.
+pub fn drop_schema(ctx: &Ctx, schema: &str) -> Result<DroppedTable> {
+    let tables = catalog::schema_tables(ctx.db, &ctx.database, schema)?;
+    let t0 = tables[0].clone();
+    ensure_repo_dir(ctx)?;
+    let _lock = RepoLock::acquire(&ctx.repo.lock_path(), LOCK_TIMEOUT)?;
+    let display = catalog::display_part(&t0.schema);
+    let req = CreateRequest {
+        description: Some(format!("Auto-backup before DROP SCHEMA {display}")),
+        kind: KIND_PRE_DROP,
+        id_prefix: "auto_predrop",
+        ..Default::default()
+    };
+    let scope = manifest::Scope { kind: "schema".into(), schema: Some(t0.schema.clone()) };
+    let backup = create_locked(ctx, &req, &tables, scope)?;
+    let sql = format!(
+        "DROP SCHEMA {}.{} CASCADE",
+        crate::engine::sql::ident(&t0.catalog),
+        crate::engine::sql::ident(&t0.schema)
+    );
+    if let Err(e) = ctx.db.exec(&sql) {
+        let _ = drop_locked(ctx, &backup.snapshot_id);
+        return Err(Error::Input(format!("cannot drop schema {display}: {}", e.one_line())));
+    }
+    Ok(DroppedTable { backup_snapshot_id: backup.snapshot_id, table: display })
+}
+
+/// Restores a table from the newest `pre_drop` snapshot that has it.
+pub fn undrop(ctx: &Ctx, table: &str) -> Result<crate::engine::restore::RestoreOutcome> {
+    let found = crate::engine::list::manifests(&ctx.repo)?
+        .into_iter()
+        .filter(|m| m.kind == KIND_PRE_DROP)
+        .find(|m| crate::engine::restore::find_entry(m, table).is_ok());
+    let Some(m) = found else {
+        return Err(Error::Input(format!(
+            "no pre_drop snapshot has table {}; nothing to undrop (tables dropped with snapshot_drop_table can be undropped)",
+            crate::repo::layout::printable(table)
+        )));
+    };
+    let req = crate::engine::restore::RestoreRequest {
+        id: m.snapshot_id.clone(),
+        table: Some(table.to_string()),
+        ..Default::default()
+    };
+    crate::engine::restore::restore(ctx, &req)
 }

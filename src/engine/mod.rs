@@ -4,7 +4,10 @@
 pub mod catalog;
 pub mod create;
 pub mod drop;
+pub mod gc;
+pub mod list;
 pub mod objects;
+pub mod prune;
 pub mod restore;
 pub mod sql;
 pub mod types;

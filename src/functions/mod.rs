@@ -6,8 +6,13 @@ pub mod read_snapshot;
 pub mod snapshot_create;
 pub mod snapshot_drop;
 pub mod snapshot_drop_table;
+pub mod snapshot_gc;
+pub mod snapshot_pin;
+pub mod snapshot_prune;
 pub mod snapshot_restore;
 pub mod snapshot_tables;
+pub mod snapshot_undrop;
+pub mod snapshot_verify;
 pub mod snapshots;
 
 use std::sync::Arc;
@@ -26,5 +31,11 @@ pub fn register_all(conn: ffi::duckdb_connection, host: &Arc<Host>) -> Result<()
     register::<snapshot_restore::SnapshotRestore>(conn, host, "snapshot_restore")?;
     register::<snapshot_drop::SnapshotDrop>(conn, host, "snapshot_drop")?;
     register::<snapshot_drop_table::SnapshotDropTable>(conn, host, "snapshot_drop_table")?;
+    register::<snapshot_prune::SnapshotPrune>(conn, host, "snapshot_prune")?;
+    register::<snapshot_pin::SnapshotPin>(conn, host, "snapshot_pin")?;
+    register::<snapshot_pin::SnapshotUnpin>(conn, host, "snapshot_unpin")?;
+    register::<snapshot_undrop::SnapshotUndrop>(conn, host, "snapshot_undrop")?;
+    register::<snapshot_verify::SnapshotVerify>(conn, host, "snapshot_verify")?;
+    register::<snapshot_gc::SnapshotGc>(conn, host, "snapshot_gc")?;
     Ok(())
 }

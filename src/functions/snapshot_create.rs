@@ -43,7 +43,7 @@ impl TableFn for SnapshotCreate {
                     .map(|i| i.ok_or_else(|| Error::Input("the table list contains NULL".into())))
                     .collect::<Result<_>>()?,
             ),
-            Arg::Bool(_) | Arg::Other(_) => {
+            Arg::Bool(_) | Arg::Other(_) | Arg::Int(_) | Arg::Interval { .. } | Arg::Timestamp(_) => {
                 return Err(Error::Input("tables must be a VARCHAR or VARCHAR[] (or NULL for all tables)".into()))
             }
         };

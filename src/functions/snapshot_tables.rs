@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::engine::Settings;
 use crate::error::Result;
 use crate::functions::common::{settings, table_row, with_ctx, TABLE_COLUMNS};
-use crate::functions::snapshots::list_manifests;
+use crate::engine::list::manifests as list_manifests;
 use crate::host::session::Host;
 use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
 use crate::repo::manifest;

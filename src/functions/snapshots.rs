@@ -7,18 +7,9 @@ use crate::error::Result;
 use crate::functions::common::{settings, with_ctx};
 use crate::host::session::Host;
 use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
-use crate::repo::layout::Repo;
-use crate::repo::manifest::{self, Manifest};
+use crate::engine::list::manifests as list_manifests;
 
 pub struct Snapshots;
-
-/// Every readable manifest of the repository, newest first. Unreadable ones are skipped
-/// here (a listing must not fail because of one bad folder).
-pub fn list_manifests(repo: &Repo) -> Result<Vec<Manifest>> {
-    let mut all: Vec<Manifest> = repo.list_ids()?.iter().filter_map(|id| manifest::load(repo, id).ok()).collect();
-    all.sort_by(|a, b| b.created_at_micros().cmp(&a.created_at_micros()).then_with(|| b.snapshot_id.cmp(&a.snapshot_id)));
-    Ok(all)
-}
 
 impl TableFn for Snapshots {
     type Bind = Settings;
@@ -40,6 +31,7 @@ impl TableFn for Snapshots {
             ("row_count", ColType::BigInt),
             ("size_bytes", ColType::BigInt),
             ("path", ColType::Varchar),
+            ("pinned", ColType::Boolean),
         ]);
         Ok((settings(args), schema))
     }
@@ -62,6 +54,7 @@ impl TableFn for Snapshots {
                         Val::I64(m.row_count() as i64),
                         Val::I64(m.size_bytes() as i64),
                         Val::Str(path),
+                        Val::Bool(crate::repo::pin::is_pinned(&repo, &m.snapshot_id)),
                     ]
                 })
                 .collect(),

@@ -45,6 +45,7 @@ pub enum ParamType {
     Varchar,
     Any,
     Boolean,
+    BigInt,
 }
 
 /// What the bind callback hands to a function.
@@ -95,6 +96,10 @@ pub enum Arg {
     Str(String),
     StrList(Vec<Option<String>>),
     Bool(bool),
+    Int(i64),
+    Interval { months: i32, days: i32, micros: i64 },
+    /// A TIMESTAMP or TIMESTAMPTZ, microseconds since the epoch (UTC).
+    Timestamp(i64),
     Other(String),
 }
 
@@ -112,6 +117,19 @@ impl Arg {
             match id {
                 ffi::DUCKDB_TYPE_DUCKDB_TYPE_VARCHAR => Arg::Str(value_string(v)),
                 ffi::DUCKDB_TYPE_DUCKDB_TYPE_BOOLEAN => Arg::Bool(ffi::duckdb_get_bool(v)),
+                ffi::DUCKDB_TYPE_DUCKDB_TYPE_TINYINT
+                | ffi::DUCKDB_TYPE_DUCKDB_TYPE_SMALLINT
+                | ffi::DUCKDB_TYPE_DUCKDB_TYPE_INTEGER
+                | ffi::DUCKDB_TYPE_DUCKDB_TYPE_BIGINT
+                | ffi::DUCKDB_TYPE_DUCKDB_TYPE_UTINYINT
+                | ffi::DUCKDB_TYPE_DUCKDB_TYPE_USMALLINT
+                | ffi::DUCKDB_TYPE_DUCKDB_TYPE_UINTEGER => Arg::Int(ffi::duckdb_get_int64(v)),
+                ffi::DUCKDB_TYPE_DUCKDB_TYPE_INTERVAL => {
+                    let i = ffi::duckdb_get_interval(v);
+                    Arg::Interval { months: i.months, days: i.days, micros: i.micros }
+                }
+                ffi::DUCKDB_TYPE_DUCKDB_TYPE_TIMESTAMP => Arg::Timestamp(ffi::duckdb_get_timestamp(v).micros),
+                ffi::DUCKDB_TYPE_DUCKDB_TYPE_TIMESTAMP_TZ => Arg::Timestamp(ffi::duckdb_get_timestamp_tz(v).micros),
                 ffi::DUCKDB_TYPE_DUCKDB_TYPE_LIST | ffi::DUCKDB_TYPE_DUCKDB_TYPE_ARRAY => {
                     let n = ffi::duckdb_get_list_size(v);
                     let mut items = Vec::with_capacity(n as usize);
@@ -142,6 +160,14 @@ impl Arg {
         }
     }
 
+    pub fn opt_count(&self, what: &str) -> Result<Option<u64>> {
+        match self {
+            Arg::Missing | Arg::Null => Ok(None),
+            Arg::Int(n) if *n >= 0 => Ok(Some(*n as u64)),
+            other => Err(Error::Input(format!("{what} must be a non-negative integer, got {}", other.describe()))),
+        }
+    }
+
     pub fn opt_bool(&self, what: &str) -> Result<Option<bool>> {
         match self {
             Arg::Missing | Arg::Null => Ok(None),
@@ -156,6 +182,9 @@ impl Arg {
             Arg::Str(s) => format!("'{s}'"),
             Arg::StrList(_) => "a list".into(),
             Arg::Bool(b) => b.to_string(),
+            Arg::Int(n) => n.to_string(),
+            Arg::Interval { .. } => "an INTERVAL".into(),
+            Arg::Timestamp(_) => "a TIMESTAMP".into(),
             Arg::Other(s) => s.clone(),
         }
     }
@@ -272,6 +301,7 @@ unsafe fn param_type(p: ParamType) -> ffi::duckdb_logical_type {
         ParamType::Varchar => ffi::DUCKDB_TYPE_DUCKDB_TYPE_VARCHAR,
         ParamType::Any => ffi::DUCKDB_TYPE_DUCKDB_TYPE_ANY,
         ParamType::Boolean => ffi::DUCKDB_TYPE_DUCKDB_TYPE_BOOLEAN,
+        ParamType::BigInt => ffi::DUCKDB_TYPE_DUCKDB_TYPE_BIGINT,
     })
 }
 

@@ -181,7 +181,7 @@ pub fn id_stamp(micros: i64) -> String {
     format!("{y:04}{mo:02}{d:02}_{h:02}{mi:02}{s:02}")
 }
 
-fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
+pub fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     // Howard Hinnant's days -> civil date
@@ -197,7 +197,7 @@ fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
     (y, m, d, (sod / 3600) as u32, ((sod % 3600) / 60) as u32, (sod % 60) as u32)
 }
 
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;

@@ -4,4 +4,5 @@
 pub mod layout;
 pub mod lock;
 pub mod manifest;
+pub mod pin;
 pub mod publish;

@@ -1,0 +1,63 @@
+//! `snapshot_pin(id)` and `snapshot_unpin(id)`: a pinned snapshot is never pruned or dropped.
+
+use std::sync::Arc;
+
+use crate::engine::{Settings, LOCK_TIMEOUT};
+use crate::error::{Error, Result};
+use crate::functions::common::{required_str, settings, with_ctx};
+use crate::host::session::Host;
+use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
+use crate::repo::lock::RepoLock;
+
+pub struct Bind {
+    settings: Settings,
+    id: String,
+}
+
+fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
+    let id = required_str(args.positional(0), "snapshot id")?;
+    crate::repo::layout::validate_id(&id)?;
+    let schema = Schema::Simple(vec![("snapshot_id", ColType::Varchar), ("pinned", ColType::Boolean)]);
+    Ok((Bind { settings: settings(args), id }, schema))
+}
+
+fn set(host: &Arc<Host>, bind: &Bind, pinned: bool) -> Result<Produce> {
+    with_ctx(host, &bind.settings, |ctx| {
+        if !ctx.repo.exists(&bind.id) {
+            return Err(Error::SnapshotNotFound { id: bind.id.clone(), repo: ctx.repo.dir.clone() });
+        }
+        let _lock = RepoLock::acquire(&ctx.repo.lock_path(), LOCK_TIMEOUT)?;
+        crate::repo::pin::set_pinned(&ctx.repo, &bind.id, pinned)
+    })?;
+    Ok(Produce::Rows(vec![vec![Val::Str(bind.id.clone()), Val::Bool(pinned)]]))
+}
+
+pub struct SnapshotPin;
+
+impl TableFn for SnapshotPin {
+    type Bind = Bind;
+    fn params() -> &'static [ParamType] {
+        &[ParamType::Varchar]
+    }
+    fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
+        bind(args)
+    }
+    fn produce(host: &Arc<Host>, bind: &Bind, _columns: &[usize]) -> Result<Produce> {
+        set(host, bind, true)
+    }
+}
+
+pub struct SnapshotUnpin;
+
+impl TableFn for SnapshotUnpin {
+    type Bind = Bind;
+    fn params() -> &'static [ParamType] {
+        &[ParamType::Varchar]
+    }
+    fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
+        bind(args)
+    }
+    fn produce(host: &Arc<Host>, bind: &Bind, _columns: &[usize]) -> Result<Produce> {
+        set(host, bind, false)
+    }
+}
