@@ -12,7 +12,7 @@ PLATFORM := linux_amd64
 RELEASE_EXT := build/release/snapshot.duckdb_extension
 DEBUG_EXT := build/debug/snapshot.duckdb_extension
 
-.PHONY: all release debug venv test test-unit test-sql test-e2e demo bench install clean
+.PHONY: all release debug venv test test-unit test-sql test-e2e stress demo bench install clean
 
 all: release
 
@@ -52,6 +52,12 @@ test-sql: release venv
 test-e2e: release venv
 	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) DUCKDB_SHELL=$(DUCKDB_SHELL) \
 		$(PY) -m pytest -q tests
+
+# long randomized runs of the crash and concurrency tests (make test runs a bounded form)
+stress: release venv
+	STRESS_ITERATIONS=$${STRESS_ITERATIONS:-60} STRESS_SECONDS=$${STRESS_SECONDS:-20} \
+	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) DUCKDB_SHELL=$(DUCKDB_SHELL) \
+		$(PY) -m pytest -q tests/test_stress.py
 
 demo: release venv
 	@bash examples/demo.sh $(DUCKDB_SHELL) $(abspath $(RELEASE_EXT))

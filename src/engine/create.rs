@@ -8,10 +8,9 @@ use std::path::Path;
 use crate::engine::catalog::{self, TableRef};
 use crate::engine::sql::literal;
 use crate::engine::verify::file_checksum;
-use crate::engine::{now_micros, os_user, types, Ctx, LOCK_TIMEOUT};
+use crate::engine::{now_micros, os_user, types, Ctx};
 use crate::error::{Error, Result};
 use crate::repo::layout::{table_file_name, validate_id, METADATA_FILE, TMP_PREFIX};
-use crate::repo::lock::RepoLock;
 use crate::repo::manifest::{format_timestamp, id_stamp, Manifest, Scope, TableEntry, TableSchema, FORMAT_VERSION};
 use crate::repo::publish::{publish_dir, sync_file, write_atomic};
 
@@ -76,7 +75,7 @@ pub fn create(ctx: &Ctx, req: &CreateRequest) -> Result<Manifest> {
     }
     let (targets, scope) = resolve_targets(ctx, req)?;
     ensure_repo_dir(ctx)?;
-    let _lock = RepoLock::acquire(&ctx.repo.lock_path(), LOCK_TIMEOUT)?;
+    let _lock = ctx.lock()?;
     create_locked(ctx, req, &targets, scope)
 }
 

@@ -6,10 +6,9 @@ use std::fs;
 
 use crate::engine::catalog;
 use crate::engine::create::{create_locked, ensure_repo_dir, CreateRequest, KIND_PRE_DROP};
-use crate::engine::{now_micros, Ctx, LOCK_TIMEOUT};
+use crate::engine::{now_micros, Ctx};
 use crate::error::{Error, Result};
 use crate::repo::layout::{validate_id, DEL_PREFIX};
-use crate::repo::lock::RepoLock;
 use crate::repo::manifest;
 use crate::repo::publish::sync_dir;
 
@@ -25,7 +24,7 @@ pub fn drop_snapshot(ctx: &Ctx, id: &str) -> Result<Dropped> {
     if !ctx.repo.exists(id) {
         return Err(Error::SnapshotNotFound { id: id.to_string(), repo: ctx.repo.dir.clone() });
     }
-    let _lock = RepoLock::acquire(&ctx.repo.lock_path(), LOCK_TIMEOUT)?;
+    let _lock = ctx.lock()?;
     if crate::repo::pin::is_pinned(&ctx.repo, id) {
         return Err(Error::Input(format!("snapshot '{id}' is pinned; unpin it first with CALL snapshot_unpin('{id}')")));
     }
@@ -67,7 +66,7 @@ pub struct DroppedTable {
 pub fn drop_table(ctx: &Ctx, name: &str) -> Result<DroppedTable> {
     let t = catalog::resolve_table(ctx.db, &ctx.database, &ctx.schema, name)?;
     ensure_repo_dir(ctx)?;
-    let _lock = RepoLock::acquire(&ctx.repo.lock_path(), LOCK_TIMEOUT)?;
+    let _lock = ctx.lock()?;
     let req = CreateRequest {
         description: Some(format!("Auto-backup before DROP TABLE {}", t.display())),
         kind: KIND_PRE_DROP,
@@ -88,7 +87,7 @@ pub fn drop_schema(ctx: &Ctx, schema: &str) -> Result<DroppedTable> {
     let tables = catalog::schema_tables(ctx.db, &ctx.database, schema)?;
     let t0 = tables[0].clone();
     ensure_repo_dir(ctx)?;
-    let _lock = RepoLock::acquire(&ctx.repo.lock_path(), LOCK_TIMEOUT)?;
+    let _lock = ctx.lock()?;
     let display = catalog::display_part(&t0.schema);
     let req = CreateRequest {
         description: Some(format!("Auto-backup before DROP SCHEMA {display}")),

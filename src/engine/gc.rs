@@ -7,10 +7,9 @@
 use std::fs;
 use std::path::Path;
 
-use crate::engine::{Ctx, LOCK_TIMEOUT};
+use crate::engine::{Ctx};
 use crate::error::{Error, Result};
 use crate::repo::layout::{validate_id, DEL_PREFIX, LOCK_FILE, METADATA_FILE, TMP_PREFIX};
-use crate::repo::lock::RepoLock;
 use crate::repo::manifest;
 use crate::repo::pin::PIN_FILE;
 
@@ -39,7 +38,7 @@ pub fn gc(ctx: &Ctx, dry_run: bool) -> Result<Vec<GcItem>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(Error::io(&ctx.repo.dir, e)),
     };
-    let _lock = RepoLock::acquire(&ctx.repo.lock_path(), LOCK_TIMEOUT)?;
+    let _lock = ctx.lock()?;
     for entry in entries.filter_map(|e| e.ok()) {
         let path = entry.path();
         let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };

@@ -32,10 +32,12 @@ pub struct Settings {
     /// The caller's `search_path` (set by `USE db`): its first entry names the caller's
     /// current database and schema, which the extension's own connection does not share.
     pub search_path: Option<String>,
+    /// `snapshot_lock_timeout` in seconds; empty means 30.
+    pub lock_timeout: Option<String>,
 }
 
-/// How long a writer waits for the repository lock.
-pub const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a writer waits for the repository lock by default.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What every engine call works against.
 pub struct Ctx<'a> {
@@ -46,9 +48,15 @@ pub struct Ctx<'a> {
     pub schema: String,
     pub repo: Repo,
     pub branch: String,
+    pub lock_timeout: Duration,
 }
 
 impl<'a> Ctx<'a> {
+    /// Takes the repository's writer lock (bounded wait).
+    pub fn lock(&self) -> Result<crate::repo::lock::RepoLock> {
+        crate::repo::lock::RepoLock::acquire(&self.repo.lock_path(), self.lock_timeout)
+    }
+
     /// Resolves settings and defaults against the live database.
     pub fn new(db: &'a dyn Sql, settings: &Settings) -> Result<Ctx<'a>> {
         let (database, schema) = caller_database(db, settings.search_path.as_deref())?;
@@ -65,7 +73,13 @@ impl<'a> Ctx<'a> {
         let root = crate::repo::layout::absolute(&root);
         let project = settings.project.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| database.clone());
         let branch = settings.branch.clone().filter(|b| !b.is_empty()).unwrap_or_else(|| "main".into());
-        Ok(Ctx { db, database, schema, repo: Repo::new(root, &project), branch })
+        let lock_timeout = match settings.lock_timeout.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            None => DEFAULT_LOCK_TIMEOUT,
+            Some(t) => Duration::from_secs_f64(t.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0).ok_or_else(|| {
+                crate::error::Error::Input(format!("snapshot_lock_timeout must be a number of seconds, got '{t}'"))
+            })?),
+        };
+        Ok(Ctx { db, database, schema, repo: Repo::new(root, &project), branch, lock_timeout })
     }
 }
 

@@ -6,9 +6,8 @@
 //! itself with the same reasons a real run acts on.
 
 use crate::engine::drop::drop_locked;
-use crate::engine::{Ctx, LOCK_TIMEOUT};
+use crate::engine::{Ctx};
 use crate::error::{Error, Result};
-use crate::repo::lock::RepoLock;
 use crate::repo::manifest::{civil, Manifest};
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -137,7 +136,7 @@ pub fn decide(mut candidates: Vec<Candidate>, policy: &Policy) -> Result<Vec<Dec
 /// Applies a policy to the repository (under the writer lock); returns every decision.
 pub fn prune(ctx: &Ctx, policy: &Policy) -> Result<Vec<Decision>> {
     crate::engine::create::ensure_repo_dir(ctx)?;
-    let _lock = RepoLock::acquire(&ctx.repo.lock_path(), LOCK_TIMEOUT)?;
+    let _lock = ctx.lock()?;
     let manifests: Vec<Manifest> = crate::engine::list::manifests(&ctx.repo)?;
     let candidates = manifests
         .iter()

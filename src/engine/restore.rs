@@ -7,9 +7,8 @@ use crate::engine::create::{create_locked, ensure_repo_dir, CreateRequest, KIND_
 use crate::engine::drop::drop_locked;
 use crate::engine::sql::{ident, literal, skip_qualified, split_qualified, Sql};
 use crate::engine::verify::check_entry;
-use crate::engine::{types, Ctx, LOCK_TIMEOUT};
+use crate::engine::{types, Ctx};
 use crate::error::{Error, Result};
-use crate::repo::lock::RepoLock;
 use crate::engine::objects;
 use crate::repo::manifest::{self, DbObject, Manifest, Scope, TableEntry};
 
@@ -199,7 +198,7 @@ pub fn restore(ctx: &Ctx, req: &RestoreRequest) -> Result<RestoreOutcome> {
         check_entry(&ctx.repo, &m, e, true)?;
     }
     ensure_repo_dir(ctx)?;
-    let _lock = RepoLock::acquire(&ctx.repo.lock_path(), LOCK_TIMEOUT)?;
+    let _lock = ctx.lock()?;
     let mut existing = Vec::new();
     for t in &targets {
         if catalog::table_exists(ctx.db, t)? {

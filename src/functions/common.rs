@@ -19,6 +19,7 @@ pub fn settings(args: &BindArgs) -> Settings {
         project: args.setting(SETTING_PROJECT),
         branch: args.setting(SETTING_BRANCH),
         search_path: args.setting("search_path"),
+        lock_timeout: args.setting("snapshot_lock_timeout"),
     }
 }
 

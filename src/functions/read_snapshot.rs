@@ -19,6 +19,7 @@ use crate::repo::manifest::{self, Column};
 pub struct ReadSnapshot;
 
 pub struct Bind {
+    id: String,
     columns: Vec<Column>,
     path: String,
 }
@@ -37,6 +38,15 @@ fn select_sql(all: &[Column], columns: &[usize], path: &str) -> String {
     format!("SELECT {list} FROM read_parquet({})", literal(path))
 }
 
+/// A read that fails because the file vanished means the snapshot was dropped under it.
+fn dropped_meanwhile(id: &str, path: &str, err: Error) -> Error {
+    if std::path::Path::new(path).exists() {
+        err
+    } else {
+        Error::Input(format!("snapshot '{id}' not found: it was dropped while this query was reading it"))
+    }
+}
+
 impl TableFn for ReadSnapshot {
     type Bind = Bind;
 
@@ -52,23 +62,26 @@ impl TableFn for ReadSnapshot {
         let id = required_str(args.positional(0), "snapshot id")?;
         let table = required_str(args.positional(1), "table name")?;
         let settings: Settings = settings(args);
-        let (columns, path) = with_ctx(args.host, &settings, |ctx| {
+        let (columns, path, id) = with_ctx(args.host, &settings, |ctx| {
             let m = manifest::load(&ctx.repo, &id)?;
             let e = find_entry(&m, &table)?;
             check_entry(&ctx.repo, &m, e, false)?;
             let path = ctx.repo.snapshot_dir(&m.snapshot_id).join(&e.file);
             let path = path.to_str().ok_or_else(|| Error::Input("snapshot path is not UTF-8".into()))?.to_string();
-            Ok((e.schema.columns.clone(), path))
+            Ok((e.schema.columns.clone(), path, m.snapshot_id.clone()))
         })?;
         let all: Vec<usize> = (0..columns.len()).collect();
         let reader = args.host.reader()?;
-        let described = reader.conn().describe(&select_sql(&columns, &all, &path))?;
-        Ok((Bind { columns, path }, Schema::Logical(described)))
+        let described = reader.conn().describe(&select_sql(&columns, &all, &path)).map_err(|e| dropped_meanwhile(&id, &path, e))?;
+        Ok((Bind { id, columns, path }, Schema::Logical(described)))
     }
 
     fn produce(host: &Arc<Host>, bind: &Bind, columns: &[usize]) -> Result<Produce> {
         let lease = host.reader()?;
-        let stream = lease.conn().stream(&select_sql(&bind.columns, columns, &bind.path))?;
+        let stream = lease
+            .conn()
+            .stream(&select_sql(&bind.columns, columns, &bind.path))
+            .map_err(|e| dropped_meanwhile(&bind.id, &bind.path, e))?;
         Ok(Produce::Chunks(Box::new(Scan { stream: Some(stream), _lease: lease })))
     }
 }

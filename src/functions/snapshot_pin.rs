@@ -2,12 +2,11 @@
 
 use std::sync::Arc;
 
-use crate::engine::{Settings, LOCK_TIMEOUT};
+use crate::engine::{Settings};
 use crate::error::{Error, Result};
 use crate::functions::common::{required_str, settings, with_ctx};
 use crate::host::session::Host;
 use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
-use crate::repo::lock::RepoLock;
 
 pub struct Bind {
     settings: Settings,
@@ -26,7 +25,7 @@ fn set(host: &Arc<Host>, bind: &Bind, pinned: bool) -> Result<Produce> {
         if !ctx.repo.exists(&bind.id) {
             return Err(Error::SnapshotNotFound { id: bind.id.clone(), repo: ctx.repo.dir.clone() });
         }
-        let _lock = RepoLock::acquire(&ctx.repo.lock_path(), LOCK_TIMEOUT)?;
+        let _lock = ctx.lock()?;
         crate::repo::pin::set_pinned(&ctx.repo, &bind.id, pinned)
     })?;
     Ok(Produce::Rows(vec![vec![Val::Str(bind.id.clone()), Val::Bool(pinned)]]))

@@ -13,6 +13,10 @@ pub const OPTIONS: &[(&str, &str)] = &[
     ),
     ("snapshot_project", "Project id recorded in snapshots and used as the repository sub-folder (default: the database name)"),
     ("snapshot_branch", "Branch recorded in snapshots (default: main)"),
+    (
+        "snapshot_lock_timeout",
+        "Seconds a writer waits for the snapshot repository lock before failing (default: 30)",
+    ),
 ];
 
 pub fn register(conn: ffi::duckdb_connection) -> Result<()> {
