@@ -59,7 +59,7 @@ def test_shell_errors_are_one_line_and_change_nothing(tmp_path):
 def test_shell_settings_are_real_options(tmp_path):
     rc, out, err = run_shell("SELECT name, value FROM duckdb_settings() WHERE name LIKE 'snapshot_%' ORDER BY name;")
     assert rc == 0, err
-    assert [r["name"] for r in out[0]] == ["snapshot_branch", "snapshot_directory", "snapshot_project"]
+    assert [r["name"] for r in out[0]] == ["snapshot_branch", "snapshot_directory", "snapshot_lock_timeout", "snapshot_project"]
 
 
 def test_readme_demo_runs(tmp_path):

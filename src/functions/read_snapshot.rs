@@ -82,7 +82,12 @@ impl TableFn for ReadSnapshot {
             .conn()
             .stream(&select_sql(&bind.columns, columns, &bind.path))
             .map_err(|e| dropped_meanwhile(&bind.id, &bind.path, e))?;
-        Ok(Produce::Chunks(Box::new(Scan { stream: Some(stream), _lease: lease })))
+        Ok(Produce::Chunks(Box::new(Scan {
+            stream: Some(stream),
+            _lease: lease,
+            id: bind.id.clone(),
+            path: bind.path.clone(),
+        })))
     }
 }
 
@@ -90,12 +95,14 @@ impl TableFn for ReadSnapshot {
 struct Scan {
     stream: Option<Stream>,
     _lease: ReaderLease,
+    id: String,
+    path: String,
 }
 
 impl ChunkSource for Scan {
     fn next(&mut self) -> Result<Option<Chunk>> {
         let Some(stream) = self.stream.as_mut() else { return Ok(None) };
-        let chunk = stream.next_chunk()?;
+        let chunk = stream.next_chunk().map_err(|e| dropped_meanwhile(&self.id, &self.path, e))?;
         if chunk.is_none() {
             // finished: release the connection's transaction right away
             self.stream = None;
