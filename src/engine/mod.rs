@@ -10,6 +10,7 @@ pub mod objects;
 pub mod prune;
 pub mod restore;
 pub mod sql;
+pub mod travel;
 pub mod types;
 pub mod verify;
 

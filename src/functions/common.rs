@@ -56,3 +56,29 @@ pub fn table_row(m: &Manifest, t: &TableEntry) -> Vec<Val> {
         Val::I64(t.size_bytes as i64),
     ]
 }
+
+/// A streaming query on a pooled reader connection; the connection goes back when the
+/// scan ends or is abandoned.
+pub struct QueryScan {
+    stream: Option<crate::host::conn::Stream>,
+    _lease: crate::host::session::ReaderLease,
+}
+
+impl QueryScan {
+    pub fn start(host: &Arc<Host>, sql: &str) -> Result<QueryScan> {
+        let lease = host.reader()?;
+        let stream = lease.conn().stream(sql)?;
+        Ok(QueryScan { stream: Some(stream), _lease: lease })
+    }
+}
+
+impl crate::host::table_fn::ChunkSource for QueryScan {
+    fn next(&mut self) -> Result<Option<crate::host::conn::Chunk>> {
+        let Some(stream) = self.stream.as_mut() else { return Ok(None) };
+        let chunk = stream.next_chunk()?;
+        if chunk.is_none() {
+            self.stream = None;
+        }
+        Ok(chunk)
+    }
+}

@@ -4,9 +4,12 @@
 mod common;
 pub mod read_snapshot;
 pub mod snapshot_create;
+pub mod snapshot_diff;
 pub mod snapshot_drop;
 pub mod snapshot_drop_table;
 pub mod snapshot_gc;
+pub mod snapshot_history;
+pub mod snapshot_mount;
 pub mod snapshot_pin;
 pub mod snapshot_prune;
 pub mod snapshot_restore;
@@ -37,5 +40,9 @@ pub fn register_all(conn: ffi::duckdb_connection, host: &Arc<Host>) -> Result<()
     register::<snapshot_undrop::SnapshotUndrop>(conn, host, "snapshot_undrop")?;
     register::<snapshot_verify::SnapshotVerify>(conn, host, "snapshot_verify")?;
     register::<snapshot_gc::SnapshotGc>(conn, host, "snapshot_gc")?;
+    register::<snapshot_history::SnapshotHistory>(conn, host, "snapshot_history")?;
+    register::<snapshot_diff::SnapshotDiff>(conn, host, "snapshot_diff")?;
+    register::<snapshot_mount::SnapshotMount>(conn, host, "snapshot_mount")?;
+    register::<snapshot_mount::SnapshotUnmount>(conn, host, "snapshot_unmount")?;
     Ok(())
 }

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::functions::common::{required_str, settings, with_ctx};
 use crate::host::conn::{Chunk, Stream};
 use crate::host::session::{Host, ReaderLease};
-use crate::host::table_fn::{BindArgs, ChunkSource, ParamType, Produce, Schema, TableFn};
+use crate::host::table_fn::{Arg, BindArgs, ChunkSource, ParamType, Produce, Schema, TableFn};
 use crate::repo::manifest::{self, Column};
 
 pub struct ReadSnapshot;
@@ -38,6 +38,14 @@ fn select_sql(all: &[Column], columns: &[usize], path: &str) -> String {
     format!("SELECT {list} FROM read_parquet({})", literal(path))
 }
 
+/// The columns, data file and snapshot id of an entry, after checking its file.
+fn located(ctx: &crate::engine::Ctx, m: &crate::repo::manifest::Manifest, e: &crate::repo::manifest::TableEntry) -> Result<(Vec<Column>, String, String)> {
+    check_entry(&ctx.repo, m, e, false)?;
+    let path = ctx.repo.snapshot_dir(&m.snapshot_id).join(&e.file);
+    let path = path.to_str().ok_or_else(|| Error::Input("snapshot path is not UTF-8".into()))?.to_string();
+    Ok((e.schema.columns.clone(), path, m.snapshot_id.clone()))
+}
+
 /// A read that fails because the file vanished means the snapshot was dropped under it.
 fn dropped_meanwhile(id: &str, path: &str, err: Error) -> Error {
     if std::path::Path::new(path).exists() {
@@ -58,18 +66,39 @@ impl TableFn for ReadSnapshot {
         true
     }
 
+    fn named() -> &'static [(&'static str, ParamType)] {
+        &[("at", ParamType::Any)]
+    }
+
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
-        let id = required_str(args.positional(0), "snapshot id")?;
-        let table = required_str(args.positional(1), "table name")?;
+        let at = match args.named("at") {
+            Arg::Missing | Arg::Null => None,
+            Arg::Timestamp(t) => Some(t),
+            other => return Err(Error::Input(format!("at must be a TIMESTAMPTZ, got {other:?}"))),
+        };
         let settings: Settings = settings(args);
-        let (columns, path, id) = with_ctx(args.host, &settings, |ctx| {
-            let m = manifest::load(&ctx.repo, &id)?;
-            let e = find_entry(&m, &table)?;
-            check_entry(&ctx.repo, &m, e, false)?;
-            let path = ctx.repo.snapshot_dir(&m.snapshot_id).join(&e.file);
-            let path = path.to_str().ok_or_else(|| Error::Input("snapshot path is not UTF-8".into()))?.to_string();
-            Ok((e.schema.columns.clone(), path, m.snapshot_id.clone()))
-        })?;
+        let (columns, path, id) = match at {
+            None => {
+                let id = required_str(args.positional(0), "snapshot id")?;
+                let table = required_str(args.positional(1), "table name")?;
+                with_ctx(args.host, &settings, |ctx| {
+                    let m = manifest::load(&ctx.repo, &id)?;
+                    let e = find_entry(&m, &table)?;
+                    located(ctx, &m, e)
+                })?
+            }
+            Some(at) => {
+                // read_snapshot(table, NULL, at := ...) or read_snapshot(NULL, table, at := ...)
+                let table = match (args.positional(0).opt_str("table name")?, args.positional(1).opt_str("table name")?) {
+                    (Some(t), None) | (None, Some(t)) => t,
+                    _ => return Err(Error::Input("with at := give the table once: read_snapshot('schema.table', NULL, at := ...)".into())),
+                };
+                with_ctx(args.host, &settings, |ctx| {
+                    let (m, e) = crate::engine::travel::as_of(ctx, &table, at)?;
+                    located(ctx, &m, &e)
+                })?
+            }
+        };
         let all: Vec<usize> = (0..columns.len()).collect();
         let reader = args.host.reader()?;
         let described = reader.conn().describe(&select_sql(&columns, &all, &path)).map_err(|e| dropped_meanwhile(&id, &path, e))?;

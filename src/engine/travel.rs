@@ -1,0 +1,213 @@
+//! Time travel over the snapshots of a repository: the table as of a point in time, a
+//! table's timeline, row-level differences between two points (or a point and the live
+//! table), and mounting a snapshot as read-only views.
+
+use crate::engine::catalog;
+use crate::engine::restore::find_entry;
+use crate::engine::sql::{ident, literal, split_qualified, Sql};
+use crate::engine::{list, types, Ctx};
+use crate::error::{Error, Result};
+use crate::repo::manifest::{format_timestamp, load, Column, Manifest, TableEntry};
+
+/// The SELECT that reads a snapshot's table back with its original types.
+pub fn scan_sql(ctx: &Ctx, m: &Manifest, e: &TableEntry) -> String {
+    let path = ctx.repo.snapshot_dir(&m.snapshot_id).join(&e.file);
+    let cols = e.schema.columns.iter().map(types::read_expr).collect::<Vec<_>>().join(", ");
+    format!("SELECT {cols} FROM read_parquet({})", literal(&path.to_string_lossy()))
+}
+
+/// The newest snapshot taken at or before `at` that has the table.
+pub fn as_of(ctx: &Ctx, table: &str, at: i64) -> Result<(Manifest, TableEntry)> {
+    let with_table: Vec<(Manifest, TableEntry)> = list::manifests(&ctx.repo)?
+        .into_iter()
+        .filter_map(|m| find_entry(&m, table).ok().cloned().map(|e| (m, e)))
+        .collect();
+    if let Some(found) = with_table.iter().find(|(m, _)| m.created_at_micros() <= at) {
+        return Ok(found.clone());
+    }
+    let name = crate::repo::layout::printable(table);
+    match with_table.last() {
+        Some((oldest, _)) => Err(Error::Input(format!(
+            "no snapshot of table {name} at or before {}; the oldest is '{}' taken {}",
+            format_timestamp(at),
+            oldest.snapshot_id,
+            oldest.created_at
+        ))),
+        None => Err(Error::Input(format!("no snapshot has table {name}"))),
+    }
+}
+
+/// Every snapshot that has the table, newest first.
+pub fn history(ctx: &Ctx, table: &str) -> Result<Vec<(Manifest, TableEntry)>> {
+    let found: Vec<_> = list::manifests(&ctx.repo)?
+        .into_iter()
+        .filter_map(|m| find_entry(&m, table).ok().cloned().map(|e| (m, e)))
+        .collect();
+    if found.is_empty() {
+        return Err(Error::Input(format!("no snapshot has table {}", crate::repo::layout::printable(table))));
+    }
+    Ok(found)
+}
+
+/// One side of a diff: a SELECT and its columns.
+struct Side {
+    sql: String,
+    columns: Vec<Column>,
+    primary_key: Vec<String>,
+}
+
+fn snapshot_side(ctx: &Ctx, id: &str, table: &str) -> Result<Side> {
+    let m = load(&ctx.repo, id)?;
+    let e = find_entry(&m, table)?.clone();
+    crate::engine::verify::check_entry(&ctx.repo, &m, &e, false)?;
+    Ok(Side { sql: scan_sql(ctx, &m, &e), columns: e.schema.columns.clone(), primary_key: e.schema.primary_key.clone() })
+}
+
+fn live_side(ctx: &Ctx, table: &str) -> Result<Side> {
+    let t = catalog::resolve_table(ctx.db, &ctx.database, &ctx.schema, table)?;
+    let def = catalog::describe(ctx.db, &t)?;
+    Ok(Side { sql: format!("SELECT * FROM {}", t.sql()), columns: def.columns, primary_key: def.primary_key })
+}
+
+/// The query that lists row-level differences of `table` from snapshot `from` to snapshot
+/// `to` (None or `live`: the live table). With a primary key: one row per changed key with
+/// `change`, the key columns, `changed_columns` and before/after values; without one, the
+/// deleted and inserted rows as multisets.
+pub fn diff_sql(ctx: &Ctx, from: &str, to: Option<&str>, table: &str) -> Result<String> {
+    let before = snapshot_side(ctx, from, table)?;
+    let after = match to {
+        None => live_side(ctx, table)?,
+        Some(t) if t.eq_ignore_ascii_case("live") => live_side(ctx, table)?,
+        Some(t) => snapshot_side(ctx, t, table)?,
+    };
+    // columns present on both sides, in the newer side's order
+    let common: Vec<&Column> = after.columns.iter().filter(|c| before.columns.iter().any(|b| b.name == c.name)).collect();
+    if common.is_empty() {
+        return Err(Error::Input("the two versions of the table share no column".into()));
+    }
+    let key: Vec<String> = if !after.primary_key.is_empty() && after.primary_key == before.primary_key {
+        after.primary_key.clone()
+    } else {
+        Vec::new()
+    };
+    let list = |cols: &[&Column]| cols.iter().map(|c| ident(&c.name)).collect::<Vec<_>>().join(", ");
+    let head = format!("WITH b AS ({}), a AS ({})", before.sql, after.sql);
+    if key.is_empty() {
+        let cols = list(&common);
+        return Ok(format!(
+            "{head} SELECT 'delete' AS change, {cols} FROM (SELECT {cols} FROM b EXCEPT ALL SELECT {cols} FROM a) \
+             UNION ALL SELECT 'insert' AS change, {cols} FROM (SELECT {cols} FROM a EXCEPT ALL SELECT {cols} FROM b)"
+        ));
+    }
+    let non_key: Vec<&&Column> = common.iter().filter(|c| !key.contains(&c.name)).collect();
+    let on = key.iter().map(|k| format!("b.{0} = a.{0}", ident(k))).collect::<Vec<_>>().join(" AND ");
+    let first_key = ident(&key[0]);
+    let keys = key.iter().map(|k| format!("COALESCE(a.{0}, b.{0}) AS {0}", ident(k))).collect::<Vec<_>>().join(", ");
+    let differs: Vec<String> = non_key.iter().map(|c| format!("b.{0} IS DISTINCT FROM a.{0}", ident(&c.name))).collect();
+    let changed = if non_key.is_empty() {
+        "[]::VARCHAR[]".to_string()
+    } else {
+        format!(
+            "list_filter([{}], lambda x: x IS NOT NULL)",
+            non_key
+                .iter()
+                .map(|c| format!("CASE WHEN b.{0} IS DISTINCT FROM a.{0} THEN {1} END", ident(&c.name), literal(&c.name)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let values = non_key
+        .iter()
+        .map(|c| format!("b.{0} AS {1}, a.{0} AS {2}", ident(&c.name), ident(&format!("before_{}", c.name)), ident(&format!("after_{}", c.name))))
+        .collect::<Vec<_>>();
+    let mut select = vec![
+        format!("CASE WHEN b.{first_key} IS NULL THEN 'insert' WHEN a.{first_key} IS NULL THEN 'delete' ELSE 'update' END AS change"),
+        keys,
+        format!("{changed} AS changed_columns"),
+    ];
+    select.extend(values);
+    let filter = if differs.is_empty() { "false".to_string() } else { differs.join(" OR ") };
+    Ok(format!(
+        "{head} SELECT {} FROM b FULL OUTER JOIN a ON {on} WHERE b.{first_key} IS NULL OR a.{first_key} IS NULL OR {filter}",
+        select.join(", ")
+    ))
+}
+
+/// Creates read-only views over every table of a snapshot in `schema`.
+pub fn mount(ctx: &Ctx, id: &str, schema: &str) -> Result<Vec<(String, String)>> {
+    let m = load(&ctx.repo, id)?;
+    let schema_parts = split_qualified(schema).unwrap_or_else(|| vec![schema.to_string()]);
+    let (cat, sch) = match schema_parts.as_slice() {
+        [s] => (ctx.database.clone(), s.clone()),
+        [c, s] => (c.clone(), s.clone()),
+        _ => return Err(Error::Input(format!("schema {} is not a schema name", crate::repo::layout::printable(schema)))),
+    };
+    for e in &m.tables {
+        crate::engine::verify::check_entry(&ctx.repo, &m, e, false)?;
+    }
+    let marker = format!("snapshot_mount:{}", m.snapshot_id);
+    let db = ctx.db;
+    db.exec("BEGIN TRANSACTION")?;
+    let result = (|| {
+        db.exec(&format!("CREATE SCHEMA IF NOT EXISTS {}.{}", ident(&cat), ident(&sch)))?;
+        let mut out = Vec::new();
+        for e in &m.tables {
+            let clash = m.tables.iter().filter(|o| o.table.eq_ignore_ascii_case(&e.table)).count() > 1;
+            let name = if clash { format!("{}__{}", e.bucket, e.table) } else { e.table.clone() };
+            let full = format!("{}.{}.{}", ident(&cat), ident(&sch), ident(&name));
+            db.exec(&format!("CREATE VIEW {full} AS {}", scan_sql(ctx, &m, e))).map_err(|err| {
+                Error::Input(format!("cannot mount {}.{}: {}", catalog::display_part(&sch), catalog::display_part(&name), err.one_line()))
+            })?;
+            db.exec(&format!("COMMENT ON VIEW {full} IS {}", literal(&marker)))?;
+            out.push((format!("{}.{}", catalog::display_part(&sch), catalog::display_part(&name)), format!("{}.{}", e.bucket, e.table)));
+        }
+        Ok(out)
+    })();
+    finish(db, result)
+}
+
+/// Drops the views `mount` created in `schema`, and the schema if nothing else is in it.
+pub fn unmount(ctx: &Ctx, schema: &str) -> Result<Vec<String>> {
+    let parts = split_qualified(schema).unwrap_or_else(|| vec![schema.to_string()]);
+    let (cat, sch) = match parts.as_slice() {
+        [s] => (ctx.database.clone(), s.clone()),
+        [c, s] => (c.clone(), s.clone()),
+        _ => return Err(Error::Input(format!("schema {} is not a schema name", crate::repo::layout::printable(schema)))),
+    };
+    let db = ctx.db;
+    let views = db.query(&format!(
+        "SELECT view_name FROM duckdb_views() WHERE database_name = {} AND schema_name = {} AND comment LIKE 'snapshot_mount:%' ORDER BY view_name",
+        literal(&cat),
+        literal(&sch)
+    ))?;
+    let names: Vec<String> = views.rows.into_iter().filter_map(|r| r[0].clone()).collect();
+    if names.is_empty() {
+        return Err(Error::Input(format!("no mounted snapshot in schema {}", catalog::display_part(&sch))));
+    }
+    db.exec("BEGIN TRANSACTION")?;
+    let result = (|| {
+        for v in &names {
+            db.exec(&format!("DROP VIEW {}.{}.{}", ident(&cat), ident(&sch), ident(v)))?;
+        }
+        Ok(names.iter().map(|v| format!("{}.{}", catalog::display_part(&sch), catalog::display_part(v))).collect())
+    })();
+    let dropped = finish(db, result)?;
+    if sch != "main" {
+        // the schema goes too if the mount left it empty; a non-empty schema refuses, which is fine
+        let _ = db.exec(&format!("DROP SCHEMA {}.{}", ident(&cat), ident(&sch)));
+    }
+    Ok(dropped)
+}
+
+fn finish<T>(db: &dyn Sql, result: Result<T>) -> Result<T> {
+    match result {
+        Ok(v) => {
+            db.exec("COMMIT")?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = db.exec("ROLLBACK");
+            Err(e)
+        }
+    }
+}

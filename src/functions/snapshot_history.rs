@@ -1,0 +1,60 @@
+//! `snapshot_history(table)`: the table's timeline, one row per snapshot that has it.
+
+use std::sync::Arc;
+
+use crate::engine::travel::history;
+use crate::engine::Settings;
+use crate::error::Result;
+use crate::functions::common::{required_str, settings, with_ctx};
+use crate::host::session::Host;
+use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
+
+pub struct SnapshotHistory;
+
+pub struct Bind {
+    settings: Settings,
+    table: String,
+}
+
+impl TableFn for SnapshotHistory {
+    type Bind = Bind;
+
+    fn params() -> &'static [ParamType] {
+        &[ParamType::Varchar]
+    }
+
+    fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
+        let table = required_str(args.positional(0), "table name")?;
+        let schema = Schema::Simple(vec![
+            ("snapshot_id", ColType::Varchar),
+            ("created_at", ColType::TimestampTz),
+            ("type", ColType::Varchar),
+            ("schema_name", ColType::Varchar),
+            ("table_name", ColType::Varchar),
+            ("row_count", ColType::BigInt),
+            ("size_bytes", ColType::BigInt),
+            ("row_count_change", ColType::BigInt),
+        ]);
+        Ok((Bind { settings: settings(args), table }, schema))
+    }
+
+    fn produce(host: &Arc<Host>, bind: &Bind, _columns: &[usize]) -> Result<Produce> {
+        let found = with_ctx(host, &bind.settings, |ctx| history(ctx, &bind.table))?;
+        let mut rows = Vec::with_capacity(found.len());
+        for (i, (m, e)) in found.iter().enumerate() {
+            // newest first: the previous point in time is the next entry
+            let change = found.get(i + 1).map(|(_, prev)| Val::I64(e.row_count as i64 - prev.row_count as i64)).unwrap_or(Val::Null);
+            rows.push(vec![
+                Val::Str(m.snapshot_id.clone()),
+                Val::TimestampTz(m.created_at_micros()),
+                Val::Str(m.kind.clone()),
+                Val::Str(e.bucket.clone()),
+                Val::Str(e.table.clone()),
+                Val::I64(e.row_count as i64),
+                Val::I64(e.size_bytes as i64),
+                change,
+            ]);
+        }
+        Ok(Produce::Rows(rows))
+    }
+}

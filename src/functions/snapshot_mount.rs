@@ -1,0 +1,69 @@
+//! `snapshot_mount(id, schema :=)` and `snapshot_unmount(schema)`: a whole snapshot as
+//! read-only views in a schema of the user's choice (default: the snapshot id).
+
+use std::sync::Arc;
+
+use crate::engine::travel::{mount, unmount};
+use crate::engine::Settings;
+use crate::error::Result;
+use crate::functions::common::{required_str, settings, with_ctx};
+use crate::host::session::Host;
+use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
+
+pub struct SnapshotMount;
+
+pub struct MountBind {
+    settings: Settings,
+    id: String,
+    schema: String,
+}
+
+impl TableFn for SnapshotMount {
+    type Bind = MountBind;
+
+    fn params() -> &'static [ParamType] {
+        &[ParamType::Varchar]
+    }
+
+    fn named() -> &'static [(&'static str, ParamType)] {
+        &[("schema", ParamType::Varchar)]
+    }
+
+    fn bind(args: &BindArgs) -> Result<(MountBind, Schema)> {
+        let id = required_str(args.positional(0), "snapshot id")?;
+        crate::repo::layout::validate_id(&id)?;
+        let schema = args.named("schema").opt_str("schema")?.unwrap_or_else(|| id.clone());
+        let columns = Schema::Simple(vec![("snapshot_id", ColType::Varchar), ("view_name", ColType::Varchar), ("source", ColType::Varchar)]);
+        Ok((MountBind { settings: settings(args), id, schema }, columns))
+    }
+
+    fn produce(host: &Arc<Host>, bind: &MountBind, _columns: &[usize]) -> Result<Produce> {
+        let views = with_ctx(host, &bind.settings, |ctx| mount(ctx, &bind.id, &bind.schema))?;
+        Ok(Produce::Rows(views.into_iter().map(|(v, s)| vec![Val::Str(bind.id.clone()), Val::Str(v), Val::Str(s)]).collect()))
+    }
+}
+
+pub struct SnapshotUnmount;
+
+pub struct UnmountBind {
+    settings: Settings,
+    schema: String,
+}
+
+impl TableFn for SnapshotUnmount {
+    type Bind = UnmountBind;
+
+    fn params() -> &'static [ParamType] {
+        &[ParamType::Varchar]
+    }
+
+    fn bind(args: &BindArgs) -> Result<(UnmountBind, Schema)> {
+        let schema = required_str(args.positional(0), "schema")?;
+        Ok((UnmountBind { settings: settings(args), schema }, Schema::Simple(vec![("view_name", ColType::Varchar)])))
+    }
+
+    fn produce(host: &Arc<Host>, bind: &UnmountBind, _columns: &[usize]) -> Result<Produce> {
+        let views = with_ctx(host, &bind.settings, |ctx| unmount(ctx, &bind.schema))?;
+        Ok(Produce::Rows(views.into_iter().map(|v| vec![Val::Str(v)]).collect()))
+    }
+}
