@@ -1,13 +1,59 @@
-//! Listing the repository: every readable manifest, newest first.
+//! Listing the repository: every readable manifest, newest first. Parsed manifests are
+//! cached per process, keyed by the metadata file's identity (inode, size, modification
+//! time), so listing 10,000 snapshots costs a directory scan and a stat per snapshot.
 
-use crate::error::Result;
-use crate::repo::layout::Repo;
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::repo::layout::{validate_id, Repo, METADATA_FILE};
 use crate::repo::manifest::{self, Manifest};
+
+type Key = (u64, u64, i64, i64);
+
+static CACHE: Mutex<Option<HashMap<PathBuf, (Key, Arc<Manifest>)>>> = Mutex::new(None);
 
 /// Every readable manifest of the repository, newest first. Unreadable ones are skipped
 /// here (a listing must not fail because of one bad folder; `snapshot_verify` reports them).
-pub fn manifests(repo: &Repo) -> Result<Vec<Manifest>> {
-    let mut all: Vec<Manifest> = repo.list_ids()?.iter().filter_map(|id| manifest::load(repo, id).ok()).collect();
+pub fn manifests(repo: &Repo) -> Result<Vec<Arc<Manifest>>> {
+    let entries = match std::fs::read_dir(&repo.dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(&repo.dir, e)),
+    };
+    let mut all = Vec::new();
+    let mut fresh: Vec<(PathBuf, Key, Arc<Manifest>)> = Vec::new();
+    {
+        let cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        for entry in entries.filter_map(|e| e.ok()) {
+            let Some(id) = entry.file_name().to_str().map(str::to_string) else { continue };
+            if validate_id(&id).is_err() {
+                continue;
+            }
+            let path = entry.path().join(METADATA_FILE);
+            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            let key = (meta.ino(), meta.len(), meta.mtime(), meta.mtime_nsec());
+            match cache.as_ref().and_then(|c| c.get(&path)) {
+                Some((k, m)) if *k == key => all.push(m.clone()),
+                _ => {
+                    let Ok(bytes) = std::fs::read(&path) else { continue };
+                    let Ok(m) = manifest::Manifest::parse(&id, &path, &bytes) else { continue };
+                    let m = Arc::new(m);
+                    fresh.push((path, key, m.clone()));
+                    all.push(m);
+                }
+            }
+        }
+    }
+    if !fresh.is_empty() {
+        let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        let map = cache.get_or_insert_with(HashMap::new);
+        for (path, key, m) in fresh {
+            map.insert(path, (key, m));
+        }
+    }
     all.sort_by(|a, b| b.created_at_micros().cmp(&a.created_at_micros()).then_with(|| b.snapshot_id.cmp(&a.snapshot_id)));
     Ok(all)
 }

@@ -8,7 +8,7 @@
 use crate::engine::drop::drop_locked;
 use crate::engine::{Ctx};
 use crate::error::{Error, Result};
-use crate::repo::manifest::{civil, Manifest};
+use crate::repo::manifest::civil;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Policy {
@@ -137,7 +137,7 @@ pub fn decide(mut candidates: Vec<Candidate>, policy: &Policy) -> Result<Vec<Dec
 pub fn prune(ctx: &Ctx, policy: &Policy) -> Result<Vec<Decision>> {
     crate::engine::create::ensure_repo_dir(ctx)?;
     let _lock = ctx.lock()?;
-    let manifests: Vec<Manifest> = crate::engine::list::manifests(&ctx.repo)?;
+    let manifests = crate::engine::list::manifests(&ctx.repo)?;
     let candidates = manifests
         .iter()
         .filter(|m| policy.kind.as_deref().is_none_or(|k| m.kind == k))

@@ -2,6 +2,8 @@
 //! table's timeline, row-level differences between two points (or a point and the live
 //! table), and mounting a snapshot as read-only views.
 
+use std::sync::Arc;
+
 use crate::engine::catalog;
 use crate::engine::restore::find_entry;
 use crate::engine::sql::{ident, literal, split_qualified, Sql};
@@ -17,8 +19,8 @@ pub fn scan_sql(ctx: &Ctx, m: &Manifest, e: &TableEntry) -> String {
 }
 
 /// The newest snapshot taken at or before `at` that has the table.
-pub fn as_of(ctx: &Ctx, table: &str, at: i64) -> Result<(Manifest, TableEntry)> {
-    let with_table: Vec<(Manifest, TableEntry)> = list::manifests(&ctx.repo)?
+pub fn as_of(ctx: &Ctx, table: &str, at: i64) -> Result<(Arc<Manifest>, TableEntry)> {
+    let with_table: Vec<(Arc<Manifest>, TableEntry)> = list::manifests(&ctx.repo)?
         .into_iter()
         .filter_map(|m| find_entry(&m, table).ok().cloned().map(|e| (m, e)))
         .collect();
@@ -38,7 +40,7 @@ pub fn as_of(ctx: &Ctx, table: &str, at: i64) -> Result<(Manifest, TableEntry)> 
 }
 
 /// Every snapshot that has the table, newest first.
-pub fn history(ctx: &Ctx, table: &str) -> Result<Vec<(Manifest, TableEntry)>> {
+pub fn history(ctx: &Ctx, table: &str) -> Result<Vec<(Arc<Manifest>, TableEntry)>> {
     let found: Vec<_> = list::manifests(&ctx.repo)?
         .into_iter()
         .filter_map(|m| find_entry(&m, table).ok().cloned().map(|e| (m, e)))

@@ -34,7 +34,7 @@ impl TableFn for SnapshotTables {
 
     fn produce(host: &Arc<Host>, bind: &Bind, _columns: &[usize]) -> Result<Produce> {
         let manifests = with_ctx(host, &bind.settings, |ctx| match &bind.id {
-            Some(id) => Ok(vec![manifest::load(&ctx.repo, id)?]),
+            Some(id) => Ok(vec![std::sync::Arc::new(manifest::load(&ctx.repo, id)?)]),
             None => list_manifests(&ctx.repo),
         })?;
         let mut rows = Vec::new();
