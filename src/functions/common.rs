@@ -82,3 +82,33 @@ impl crate::host::table_fn::ChunkSource for QueryScan {
         Ok(chunk)
     }
 }
+
+/// The result columns of `snapshot_restore` and `snapshot_undrop`.
+pub fn restore_schema() -> crate::host::table_fn::Schema {
+    crate::host::table_fn::Schema::Simple(vec![
+        ("snapshot_id", ColType::Varchar),
+        ("source", ColType::Varchar),
+        ("target", ColType::Varchar),
+        ("row_count", ColType::BigInt),
+        ("backup_snapshot_id", ColType::Varchar),
+    ])
+}
+
+/// One row per restored table.
+pub fn restore_rows(out: crate::engine::restore::RestoreOutcome) -> crate::host::table_fn::Produce {
+    let backup = out.backup_snapshot_id.clone().map(Val::Str).unwrap_or(Val::Null);
+    crate::host::table_fn::Produce::Rows(
+        out.tables
+            .into_iter()
+            .map(|t| {
+                vec![
+                    Val::Str(out.snapshot_id.clone()),
+                    Val::Str(t.source),
+                    Val::Str(t.target),
+                    Val::I64(t.row_count as i64),
+                    backup.clone(),
+                ]
+            })
+            .collect(),
+    )
+}

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use crate::engine::restore::{restore, RestoreRequest};
 use crate::engine::Settings;
 use crate::error::Result;
-use crate::functions::common::{required_str, settings, with_ctx};
+use crate::functions::common::{required_str, restore_rows, restore_schema, settings, with_ctx};
 use crate::host::session::Host;
-use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
+use crate::host::table_fn::{BindArgs, ParamType, Produce, Schema, TableFn};
 
 pub struct SnapshotRestore;
 
@@ -46,32 +46,12 @@ impl TableFn for SnapshotRestore {
             target_catalog: args.named("target_catalog").opt_str("target_catalog")?,
             backup_existing: args.named("backup_existing").opt_bool("backup_existing")?.unwrap_or(true),
         };
-        let schema = Schema::Simple(vec![
-            ("snapshot_id", ColType::Varchar),
-            ("source", ColType::Varchar),
-            ("target", ColType::Varchar),
-            ("row_count", ColType::BigInt),
-            ("backup_snapshot_id", ColType::Varchar),
-        ]);
+        let schema = restore_schema();
         Ok((Bind { settings: settings(args), req }, schema))
     }
 
     fn produce(host: &Arc<Host>, bind: &Bind, _columns: &[usize]) -> Result<Produce> {
         let out = with_ctx(host, &bind.settings, |ctx| restore(ctx, &bind.req))?;
-        let backup = out.backup_snapshot_id.clone().map(Val::Str).unwrap_or(Val::Null);
-        Ok(Produce::Rows(
-            out.tables
-                .into_iter()
-                .map(|t| {
-                    vec![
-                        Val::Str(out.snapshot_id.clone()),
-                        Val::Str(t.source),
-                        Val::Str(t.target),
-                        Val::I64(t.row_count as i64),
-                        backup.clone(),
-                    ]
-                })
-                .collect(),
-        ))
+        Ok(restore_rows(out))
     }
 }
