@@ -211,3 +211,53 @@ def test_hostile_names_never_escape(repo, tmp_path):
         with pytest.raises(duckdb.Error, match="invalid snapshot id"):
             con.execute("CALL snapshot_pin(?)", [bad_id]).fetchall()
     assert set(os.listdir(tmp_path)) <= {"snaps"}
+
+
+def _mount_tmpfs(path, options):
+    path.mkdir(parents=True, exist_ok=True)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True)
+    return p.returncode == 0
+
+
+def _umount(path):
+    subprocess.run(["umount", str(path)], capture_output=True)
+
+
+def test_read_only_directory_is_a_clear_error(repo, tmp_path):
+    con, d = repo
+    ro = tmp_path / "ro"
+    if _mount_tmpfs(ro, "size=1m,ro"):
+        cleanup = lambda: _umount(ro)  # noqa: E731
+    else:
+        ro.mkdir(exist_ok=True)
+        if subprocess.run(["chattr", "+i", str(ro)], capture_output=True).returncode != 0:
+            pytest.skip("neither a read-only mount nor chattr is available")
+        cleanup = lambda: subprocess.run(["chattr", "-i", str(ro)], capture_output=True)  # noqa: E731
+    try:
+        con.execute(f"SET snapshot_directory = '{ro}'")
+        with pytest.raises(duckdb.Error, match="cannot write to snapshot directory"):
+            con.execute("CALL snapshot_create('t')")
+        assert os.listdir(ro) == []
+        assert rows(con, "SELECT count(*) FROM t") == [(100,)]
+    finally:
+        cleanup()
+
+
+def test_full_file_system_leaves_nothing_behind(repo, tmp_path):
+    con, d = repo
+    small = tmp_path / "small"
+    if not _mount_tmpfs(small, "size=2m"):
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        con.execute(f"SET snapshot_directory = '{small}'")
+        con.execute("CREATE TABLE big AS SELECT range AS id, md5(range::VARCHAR) AS s FROM range(500000)")
+        con.execute("CALL snapshot_create('t', id := 'fits')")
+        with pytest.raises(duckdb.Error, match="snapshot_create"):
+            con.execute("CALL snapshot_create('big', id := 'too_big')")
+        assert sorted(os.listdir(small / "memory")) == [".lock", "fits"]
+        assert rows(con, "SELECT status FROM snapshot_verify(NULL)") == [("ok",)]
+        # and the repository still works once there is room again
+        con.execute("CALL snapshot_drop('fits')")
+        con.execute("CALL snapshot_create('t', id := 'after')")
+    finally:
+        _umount(small)
