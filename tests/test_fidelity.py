@@ -212,3 +212,46 @@ def test_failure_half_way_leaves_every_table_as_it_was(con, tmp_path):
     assert rows(con, "SELECT count(*) FROM b") == [(0,)]
     assert rows(con, "SELECT typeof(y) FROM (SELECT NULL::VARCHAR AS y UNION ALL SELECT y FROM b) LIMIT 1") == [("VARCHAR",)]
     assert rows(con, "SELECT snapshot_id FROM snapshots() ORDER BY ALL") == before
+
+
+def test_database_scope_round_trip_in_shell(tmp_path):
+    objects = """
+        CREATE SCHEMA sales;
+        CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+        CREATE SEQUENCE ids START 10;
+        SELECT nextval('ids');
+        CREATE TABLE sales.t(id INTEGER DEFAULT nextval('ids') PRIMARY KEY, m mood, g INTEGER GENERATED ALWAYS AS (id * 2));
+        INSERT INTO sales.t (m) VALUES ('ok'), ('happy');
+        CREATE INDEX t_m ON sales.t(m);
+        CREATE VIEW sales.v AS SELECT count(*) AS n FROM sales.t;
+        CREATE MACRO twice(x) AS x * 2;
+        CREATE MACRO sales.rows_of(n) AS TABLE SELECT * FROM range(n);
+    """
+    state = """
+        SELECT (SELECT string_agg(sql, ';' ORDER BY table_name) FROM duckdb_tables()) AS tables,
+               (SELECT string_agg(sql, ';' ORDER BY index_name) FROM duckdb_indexes()) AS indexes,
+               (SELECT string_agg(sql, ';' ORDER BY view_name) FROM duckdb_views() WHERE NOT internal) AS views,
+               (SELECT string_agg(sql, ';') FROM duckdb_sequences()) AS sequences,
+               (SELECT string_agg(type_name || array_to_string(labels, ','), ';') FROM duckdb_types() WHERE NOT internal) AS types,
+               (SELECT string_agg(function_name || ':' || macro_definition, ';' ORDER BY function_name) FROM duckdb_functions()
+                 WHERE function_type IN ('macro', 'table_macro') AND NOT internal) AS macros,
+               (SELECT n FROM sales.v) AS n, (SELECT twice(21)) AS t, (SELECT count(*) FROM sales.rows_of(3)) AS r;
+    """
+    sql = textwrap.dedent(f"""
+        SET snapshot_directory = '{tmp_path}/snaps';
+        {objects}
+        {state}
+        CALL snapshot_create(NULL, id := 'all');
+        DROP VIEW sales.v; DROP MACRO twice; DROP MACRO TABLE sales.rows_of; DROP TABLE sales.t;
+        DROP TYPE mood; DROP SEQUENCE ids; DROP SCHEMA sales;
+        SELECT count(*) AS restored FROM snapshot_restore('all', NULL);
+        {state}
+        SELECT nextval('ids') AS next;
+    """)
+    rc, out, err = run_shell(sql)
+    assert rc == 0 and err == "", err
+    before, restored, after, nxt = out[-5], out[-3], out[-2], out[-1]
+    assert restored == [{"restored": 1}]
+    assert after == before
+    assert before[0]["n"] == 2 and before[0]["t"] == 42 and before[0]["r"] == 3
+    assert nxt == [{"next": 13}]
