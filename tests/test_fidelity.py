@@ -172,6 +172,12 @@ def test_schema_scope_and_restore_options(con):
     assert out == [("in_c_x.a", None), ("in_c_x.b", None)]
     assert rows(con, "SELECT count(*) FROM scratch.in_c_x.a") == [(5,)]
     assert rows(con, "SELECT count(*) FROM duckdb_views() WHERE database_name = 'scratch' AND view_name = 'va'") == [(1,)]
+    # moved views read the moved tables, not the originals
+    con.execute("DELETE FROM in_c_x.a WHERE id > 1")
+    assert rows(con, "SELECT n FROM in_c_x.va") == [(2,)]
+    assert rows(con, "SELECT n FROM copy_x.va") == [(5,)]
+    assert rows(con, "SELECT n FROM scratch.in_c_x.va") == [(5,)]
+    con.execute("INSERT INTO in_c_x.a SELECT range FROM range(2, 5)")
     # backup_existing := false replaces without a pre_restore snapshot
     n_before = rows(con, "SELECT count(*) FROM snapshots()")
     con.execute("DELETE FROM in_c_x.a")
@@ -247,10 +253,15 @@ def test_database_scope_round_trip_in_shell(tmp_path):
         SELECT count(*) AS restored FROM snapshot_restore('all', NULL);
         {state}
         SELECT nextval('ids') AS next;
+        SELECT count(*) AS moved FROM snapshot_restore('all', NULL, schema := 'sales', target_schema := 'copy');
+        DELETE FROM sales.t;
+        SELECT (SELECT n FROM copy.v) AS copy_n, (SELECT n FROM sales.v) AS orig_n;
     """)
     rc, out, err = run_shell(sql)
     assert rc == 0 and err == "", err
-    before, restored, after, nxt = out[-5], out[-3], out[-2], out[-1]
+    before, restored, after, nxt = out[-7], out[-5], out[-4], out[-3]
+    # the view moved with its schema reads the moved table
+    assert out[-2] == [{"moved": 1}] and out[-1] == [{"copy_n": 2, "orig_n": 0}]
     assert restored == [{"restored": 1}]
     assert after == before
     assert before[0]["n"] == 2 and before[0]["t"] == 42 and before[0]["r"] == 3

@@ -167,3 +167,56 @@ pub fn comment_sql(o: &DbObject, catalog: &str, schema: &str) -> Option<String> 
     };
     Some(format!("COMMENT ON {what} {}.{}.{} IS {}", ident(catalog), ident(schema), ident(&o.name), literal(c)))
 }
+
+/// A view definition moved to another schema/catalog: references to tables of the source
+/// schema inside its query are pointed at the target (rewritten on DuckDB's own parse tree
+/// via `json_serialize_sql`). Anything it cannot parse is left as it was.
+pub fn retarget_view(db: &dyn Sql, o: &DbObject, from_catalog: &str, to_catalog: &str, to_schema: &str) -> String {
+    let original = o.sql.clone();
+    let Some(pos) = original.find(" AS ") else { return original };
+    let (head, body) = (&original[..pos], original[pos + 4..].trim().trim_end_matches(';'));
+    let Ok(rows) = db.query(&format!("SELECT json_serialize_sql({})", literal(body))) else { return original };
+    let Some(json) = rows.scalar() else { return original };
+    let Ok(mut tree) = serde_json::from_str::<serde_json::Value>(json) else { return original };
+    if tree.get("error").and_then(|e| e.as_bool()) != Some(false) {
+        return original;
+    }
+    fn walk(v: &mut serde_json::Value, from_schema: &str, from_catalog: &str, to_catalog: &str, to_schema: &str) {
+        match v {
+            serde_json::Value::Object(map) => {
+                if map.get("type").and_then(|t| t.as_str()) == Some("BASE_TABLE") {
+                    let schema = map.get("schema_name").and_then(|s| s.as_str()).unwrap_or("").to_string();
+                    let catalog = map.get("catalog_name").and_then(|s| s.as_str()).unwrap_or("").to_string();
+                    let same_catalog = catalog.is_empty() || catalog.eq_ignore_ascii_case(from_catalog);
+                    if same_catalog && schema.eq_ignore_ascii_case(from_schema) {
+                        map.insert("schema_name".into(), serde_json::Value::String(to_schema.into()));
+                        map.insert("catalog_name".into(), serde_json::Value::String(to_catalog.into()));
+                        // DuckDB 2.0 also carries the name as a path, which wins when present
+                        if map.contains_key("qualified_name") {
+                            let table = map.get("table_name").cloned().unwrap_or(serde_json::Value::Null);
+                            map.insert(
+                                "qualified_name".into(),
+                                serde_json::json!({ "path": [to_catalog, to_schema, table] }),
+                            );
+                        }
+                    }
+                }
+                for child in map.values_mut() {
+                    walk(child, from_schema, from_catalog, to_catalog, to_schema);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for child in items {
+                    walk(child, from_schema, from_catalog, to_catalog, to_schema);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(&mut tree, &o.schema, from_catalog, to_catalog, to_schema);
+    let Ok(rows) = db.query(&format!("SELECT json_deserialize_sql({}::JSON)", literal(&tree.to_string()))) else { return original };
+    match rows.scalar() {
+        Some(sql) => format!("{head} AS {sql}"),
+        None => original,
+    }
+}

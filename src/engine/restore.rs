@@ -347,15 +347,16 @@ fn apply(
         for o in objects.iter().filter(|o| o.exists && matches!(o.object.kind.as_str(), objects::SEQUENCE | objects::TYPE)) {
             drop_object(db, o)?;
         }
+        let source_catalog = |o: &ObjectTarget| if o.object.catalog == m.database { ctx.database.clone() } else { o.object.catalog.clone() };
         for o in objects.iter().filter(|o| objects::rank(&o.object.kind) < 3) {
-            create_object(db, o)?;
+            create_object(db, o, &source_catalog(o))?;
         }
         let mut counts = vec![0; entries.len()];
         for &i in &order {
             counts[i] = restore_one(ctx, m, entries[i], &targets[i])?;
         }
         for o in objects.iter().filter(|o| objects::rank(&o.object.kind) >= 4) {
-            create_object(db, o)?;
+            create_object(db, o, &source_catalog(o))?;
         }
         Ok(counts)
     })();
@@ -383,8 +384,15 @@ fn drop_object(db: &dyn Sql, o: &ObjectTarget) -> Result<()> {
     Ok(())
 }
 
-fn create_object(db: &dyn Sql, o: &ObjectTarget) -> Result<()> {
-    db.exec(&objects::create_sql(o.object, &o.catalog, &o.schema)).map_err(|err| {
+fn create_object(db: &dyn Sql, o: &ObjectTarget, source_catalog: &str) -> Result<()> {
+    let moved = o.schema != o.object.schema || !o.catalog.eq_ignore_ascii_case(source_catalog);
+    let sql = if moved && o.object.kind == objects::VIEW {
+        let retargeted = DbObject { sql: objects::retarget_view(db, o.object, &o.object.catalog, &o.catalog, &o.schema), ..o.object.clone() };
+        objects::create_sql(&retargeted, &o.catalog, &o.schema)
+    } else {
+        objects::create_sql(o.object, &o.catalog, &o.schema)
+    };
+    db.exec(&sql).map_err(|err| {
         Error::Input(format!("cannot recreate {} {}.{}: {}", o.object.kind, o.schema, o.object.name, err.one_line()))
     })?;
     if let Some(c) = objects::comment_sql(o.object, &o.catalog, &o.schema) {
