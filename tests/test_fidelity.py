@@ -125,6 +125,8 @@ def test_database_scope_restores_every_object(con):
         COMMENT ON VIEW gold IS 'vip';
         CREATE MACRO add_tax(x) AS x * 1.21;
         CREATE MACRO typed_twice(a INTEGER) AS a * 2, (a VARCHAR, b VARCHAR) AS a || b;
+        CREATE MACRO with_default(a, b := 10) AS a + b;
+        CREATE MACRO sales.rows_k(n, k := 2) AS TABLE SELECT * FROM range(n * k);
         CREATE MACRO sales.top(n) AS TABLE SELECT * FROM customers ORDER BY id LIMIT n;
         SELECT nextval('order_ids');
     """)
@@ -133,7 +135,7 @@ def test_database_scope_restores_every_object(con):
     con.execute("CALL snapshot_create(NULL, id := 'everything')")
     # wreck it
     con.execute("""
-        DROP VIEW sales.gold_orders; DROP VIEW gold; DROP MACRO add_tax; DROP MACRO typed_twice; DROP MACRO TABLE sales.top;
+        DROP VIEW sales.gold_orders; DROP VIEW gold; DROP MACRO add_tax; DROP MACRO typed_twice; DROP MACRO with_default; DROP MACRO TABLE sales.rows_k; DROP MACRO TABLE sales.top;
         DROP TABLE sales.feelings; DROP TYPE mood; DROP TYPE point; DROP TABLE orders; DROP SEQUENCE order_ids;
         DROP SCHEMA empty_schema; DROP SCHEMA sales;
     """)
@@ -146,6 +148,9 @@ def test_database_scope_restores_every_object(con):
     assert rows(con, "SELECT add_tax(100)")[0][0] == pytest.approx(121)
     assert rows(con, "SELECT count(*) FROM sales.top(2)") == [(2,)]
     assert rows(con, "SELECT typed_twice(21), typed_twice('a', 'b')") == [(42, "ab")]
+    # parameter defaults survive too
+    assert rows(con, "SELECT with_default(1), with_default(1, b := 2)") == [(11, 3)]
+    assert rows(con, "SELECT count(*) FROM sales.rows_k(3)") == [(6,)]
     # the sequence continues where it was
     assert rows(con, "SELECT nextval('order_ids')") == [(120,)]
 
@@ -230,7 +235,7 @@ def test_database_scope_round_trip_in_shell(tmp_path):
         INSERT INTO sales.t (m) VALUES ('ok'), ('happy');
         CREATE INDEX t_m ON sales.t(m);
         CREATE VIEW sales.v AS SELECT count(*) AS n FROM sales.t;
-        CREATE MACRO twice(x) AS x * 2;
+        CREATE MACRO twice(x, y := 2) AS x * y;
         CREATE MACRO sales.rows_of(n) AS TABLE SELECT * FROM range(n);
     """
     state = """

@@ -146,7 +146,11 @@ fn write_snapshot(
             let _ = db.exec("ROLLBACK");
         }
     }
-    let (mut tables, objects) = copied?;
+    let (mut tables, mut objects) = copied?;
+    if req.objects.is_none() {
+        let catalog = targets.first().map(|t| t.catalog.clone()).unwrap_or_else(|| ctx.database.clone());
+        crate::engine::objects::add_macro_defaults(db, &catalog, &mut objects);
+    }
     for t in &mut tables {
         let path = dir.join(&t.file);
         // the fsync (waiting for write-back) and the checksum (reading from the page cache)

@@ -220,3 +220,53 @@ pub fn retarget_view(db: &dyn Sql, o: &DbObject, from_catalog: &str, to_catalog:
         None => original,
     }
 }
+
+/// Restores what `duckdb_functions()` does not expose: the default values of macro
+/// parameters (`CREATE MACRO f(a, b := 1)`). DuckDB prints full macro definitions only in
+/// EXPORT DATABASE, so the catalog is copied without data (`COPY FROM DATABASE … (SCHEMA)`)
+/// into a scratch in-memory database and that is exported; its `CREATE MACRO` lines replace
+/// the captured ones. Any failure leaves the captured definitions as they were.
+pub fn add_macro_defaults(db: &dyn Sql, catalog: &str, objects: &mut [DbObject]) {
+    if !objects.iter().any(|o| o.kind == MACRO) {
+        return;
+    }
+    let stamp = format!("{}_{}", std::process::id(), crate::engine::now_micros());
+    let scratch = format!("__snapshot_macros_{stamp}");
+    let dir = std::env::temp_dir().join(format!("snapshot-macros-{stamp}"));
+    let exported = (|| -> Result<String> {
+        db.exec(&format!("ATTACH ':memory:' AS {}", ident(&scratch)))?;
+        let copied = db
+            .exec(&format!("COPY FROM DATABASE {} TO {} (SCHEMA)", ident(catalog), ident(&scratch)))
+            .and_then(|_| db.exec(&format!("EXPORT DATABASE {} TO {}", ident(&scratch), literal(&dir.to_string_lossy()))));
+        let _ = db.exec(&format!("DETACH {}", ident(&scratch)));
+        copied?;
+        std::fs::read_to_string(dir.join("schema.sql")).map_err(|e| Error::io(dir.join("schema.sql"), e))
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    let Ok(schema_sql) = exported else { return };
+    let mut statement = String::new();
+    for line in schema_sql.lines() {
+        if statement.is_empty() && !line.starts_with("CREATE MACRO ") {
+            continue;
+        }
+        statement.push_str(line);
+        statement.push('\n');
+        if !line.trim_end().ends_with(';') {
+            continue;
+        }
+        let full = std::mem::take(&mut statement);
+        let text = full.trim().trim_end_matches(';');
+        let Some(after) = text.strip_prefix("CREATE MACRO ") else { continue };
+        let Some(rest) = skip_qualified(after) else { continue };
+        let name_parts = crate::engine::sql::split_qualified(&after[..after.len() - rest.len()]).unwrap_or_default();
+        let (schema, name) = match name_parts.as_slice() {
+            [n] => ("main".to_string(), n.clone()),
+            [s, n] => (s.clone(), n.clone()),
+            [_, s, n] => (s.clone(), n.clone()),
+            _ => continue,
+        };
+        if let Some(o) = objects.iter_mut().find(|o| o.kind == MACRO && o.schema == schema && o.name == name) {
+            o.sql = format!("CREATE MACRO {{name}}{rest}");
+        }
+    }
+}

@@ -257,7 +257,9 @@ fn backup_objects(ctx: &Ctx, targets: &[ObjectTarget]) -> Result<Vec<DbObject>> 
     for t in targets.iter().filter(|t| t.exists && t.object.kind != objects::SCHEMA) {
         let key = (t.catalog.clone(), t.schema.clone());
         if !captured.iter().any(|(k, _)| *k == key) {
-            captured.push((key.clone(), objects::capture(ctx.db, &t.catalog, Some(&t.schema))?));
+            let mut live = objects::capture(ctx.db, &t.catalog, Some(&t.schema))?;
+            objects::add_macro_defaults(ctx.db, &t.catalog, &mut live);
+            captured.push((key.clone(), live));
         }
         let live = &captured.iter().find(|(k, _)| *k == key).expect("just captured").1;
         if let Some(o) = live.iter().find(|o| o.kind == t.object.kind && o.name == t.object.name) {
