@@ -352,3 +352,16 @@ def test_current_database_follows_use(con, tmp_path):
     con.execute("DELETE FROM y")
     con.execute("CALL snapshot_restore('o2', 'y')")
     assert rows(con, "SELECT c FROM other.main.y") == [(3,)]
+
+
+def test_read_snapshot_parallel_when_order_may_change(con):
+    """With preserve_insertion_order = false, row groups are scanned in parallel; same rows."""
+    con.execute("CREATE TABLE big AS SELECT range AS id, range % 97 AS k, md5(range::VARCHAR) AS s FROM range(600000)")
+    con.execute("CALL snapshot_create('big', id := 'p')")
+    ordered = rows(con, "SELECT count(*), sum(id), sum(hash(s)), min(k), max(k) FROM read_snapshot('p', 'big')")
+    first = rows(con, "SELECT id FROM read_snapshot('p', 'big') LIMIT 5")
+    assert first == [(0,), (1,), (2,), (3,), (4,)]  # insertion order by default
+    con.execute("SET preserve_insertion_order = false")
+    assert rows(con, "SELECT count(*), sum(id), sum(hash(s)), min(k), max(k) FROM read_snapshot('p', 'big')") == ordered
+    assert rows(con, "SELECT count(*) FROM (FROM read_snapshot('p', 'big') EXCEPT ALL FROM big)") == [(0,)]
+    assert rows(con, "SELECT sum(k) FROM read_snapshot('p', 'big') WHERE id % 2 = 0") == rows(con, "SELECT sum(k) FROM big WHERE id % 2 = 0")

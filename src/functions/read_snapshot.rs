@@ -22,6 +22,50 @@ pub struct Bind {
     id: String,
     columns: Vec<Column>,
     path: String,
+    /// Row ranges scanned in parallel; empty: one ordered scan. Only when the caller allows
+    /// reordering (`SET preserve_insertion_order = false`), as DuckDB's own scans do.
+    partitions: Vec<(u64, u64)>,
+}
+
+/// Row ranges of the file's row groups (DuckDB skips other row groups on a
+/// `file_row_number` range).
+fn row_group_ranges(host: &Arc<Host>, path: &str) -> Result<Vec<(u64, u64)>> {
+    let reader = host.reader()?;
+    let rows = crate::engine::sql::Sql::query(
+        reader.conn(),
+        &format!(
+            "SELECT row_group_num_rows FROM parquet_metadata({}) WHERE column_id = 0 ORDER BY row_group_id",
+            literal(path)
+        ),
+    )?;
+    let mut out = Vec::new();
+    let mut start = 0u64;
+    for r in rows.rows {
+        let n: u64 = r[0].as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
+        out.push((start, start + n));
+        start += n;
+    }
+    Ok(out)
+}
+
+struct Partitions {
+    host: Arc<Host>,
+    sql: String,
+    ranges: Vec<(u64, u64)>,
+    next: std::sync::atomic::AtomicUsize,
+    id: String,
+    path: String,
+}
+
+impl crate::host::table_fn::PartitionSource for Partitions {
+    fn next_partition(&self) -> Result<Option<Box<dyn ChunkSource>>> {
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let Some((a, b)) = self.ranges.get(i) else { return Ok(None) };
+        let sql = format!("{} WHERE file_row_number >= {a} AND file_row_number < {b}", self.sql);
+        let lease = self.host.reader()?;
+        let stream = lease.conn().stream(&sql).map_err(|e| dropped_meanwhile(&self.id, &self.path, e))?;
+        Ok(Some(Box::new(Scan { stream: Some(stream), _lease: lease, id: self.id.clone(), path: self.path.clone() })))
+    }
 }
 
 /// The query that reads `columns` (indexes into the stored columns) back in their original types.
@@ -102,10 +146,33 @@ impl TableFn for ReadSnapshot {
         let all: Vec<usize> = (0..columns.len()).collect();
         let reader = args.host.reader()?;
         let described = reader.conn().describe(&select_sql(&columns, &all, &path)).map_err(|e| dropped_meanwhile(&id, &path, e))?;
-        Ok((Bind { id, columns, path }, Schema::Logical(described)))
+        let ordered = args.setting("preserve_insertion_order").is_none_or(|v| v != "false");
+        let clash = columns.iter().any(|c| c.name.eq_ignore_ascii_case("file_row_number"));
+        let partitions = if ordered || clash { Vec::new() } else { row_group_ranges(args.host, &path)? };
+        Ok((Bind { id, columns, path, partitions }, Schema::Logical(described)))
+    }
+
+    fn max_threads(bind: &Bind) -> u64 {
+        bind.partitions.len().max(1) as u64
     }
 
     fn produce(host: &Arc<Host>, bind: &Bind, columns: &[usize]) -> Result<Produce> {
+        if bind.partitions.len() > 1 {
+            let base = select_sql(&bind.columns, columns, &bind.path);
+            let sql = base.replacen(
+                &format!("FROM read_parquet({})", literal(&bind.path)),
+                &format!("FROM read_parquet({}, file_row_number = true)", literal(&bind.path)),
+                1,
+            );
+            return Ok(Produce::Partitioned(Arc::new(Partitions {
+                host: host.clone(),
+                sql,
+                ranges: bind.partitions.clone(),
+                next: std::sync::atomic::AtomicUsize::new(0),
+                id: bind.id.clone(),
+                path: bind.path.clone(),
+            })));
+        }
         let lease = host.reader()?;
         let stream = lease
             .conn()

@@ -213,6 +213,13 @@ pub enum Produce {
     Rows(Vec<Vec<Val>>),
     /// A stream of DuckDB chunks whose vectors are referenced into the output as they are.
     Chunks(Box<dyn ChunkSource>),
+    /// Independent partitions that DuckDB's threads scan in parallel (no order between them).
+    Partitioned(Arc<dyn PartitionSource>),
+}
+
+/// Hands out partitions, each a chunk source, to whichever thread asks next.
+pub trait PartitionSource: Send + Sync {
+    fn next_partition(&self) -> Result<Option<Box<dyn ChunkSource>>>;
 }
 
 pub trait ChunkSource: Send {
@@ -232,6 +239,10 @@ pub trait TableFn: Send + Sync + 'static {
     }
     fn projection_pushdown() -> bool {
         false
+    }
+    /// How many DuckDB threads may call `produce`'s partitions at once.
+    fn max_threads(_bind: &Self::Bind) -> u64 {
+        1
     }
     fn bind(args: &BindArgs) -> Result<(Self::Bind, Schema)>;
     /// Runs the function. `columns` are the projected column indexes (all when no pushdown).
@@ -254,7 +265,14 @@ enum StateInner {
     Pending,
     Rows { rows: Vec<Vec<Val>>, pos: usize },
     Chunks { source: Box<dyn ChunkSource>, _current: Option<Chunk> },
+    Partitioned(Arc<dyn PartitionSource>),
     Done,
+}
+
+/// Per-thread state of a partitioned scan.
+struct LocalState {
+    source: Option<Box<dyn ChunkSource>>,
+    current: Option<Chunk>,
 }
 
 struct State {
@@ -285,6 +303,7 @@ pub fn register<F: TableFn>(conn: ffi::duckdb_connection, host: &Arc<Host>, name
             ffi::duckdb_table_function_set_bind(tf, Some(bind_cb::<F>));
             ffi::duckdb_table_function_set_init(tf, Some(init_cb::<F>));
             ffi::duckdb_table_function_set_function(tf, Some(func_cb::<F>));
+            ffi::duckdb_table_function_set_local_init(tf, Some(local_init_cb));
             ffi::duckdb_table_function_supports_projection_pushdown(tf, F::projection_pushdown());
             let rc = ffi::duckdb_register_table_function(conn, tf);
             ffi::duckdb_destroy_table_function(&mut tf);
@@ -407,7 +426,7 @@ unsafe extern "C" fn init_cb<F: TableFn>(info: ffi::duckdb_init_info) {
     });
     match result {
         Ok(state) => {
-            ffi::duckdb_init_set_max_threads(info, 1);
+            ffi::duckdb_init_set_max_threads(info, F::max_threads(&data.bind).max(1));
             ffi::duckdb_init_set_init_data(info, Box::into_raw(Box::new(state)) as *mut c_void, Some(drop_box::<State>))
         }
         Err(msg) => ffi::duckdb_init_set_error(info, msg.as_ptr()),
@@ -425,7 +444,14 @@ unsafe extern "C" fn func_cb<F: TableFn>(info: ffi::duckdb_function_info, output
             *inner = match F::produce(&data.host, &data.bind, &state.columns)? {
                 Produce::Rows(rows) => StateInner::Rows { rows, pos: 0 },
                 Produce::Chunks(source) => StateInner::Chunks { source, _current: None },
+                Produce::Partitioned(parts) => StateInner::Partitioned(parts),
             };
+        }
+        if let StateInner::Partitioned(parts) = &*inner {
+            let parts = parts.clone();
+            drop(inner);
+            let local = &mut *(ffi::duckdb_function_get_local_init_data(info) as *mut LocalState);
+            return scan_partitions(&*parts, local, output);
         }
         match &mut *inner {
             StateInner::Rows { rows, pos } => {
@@ -451,12 +477,46 @@ unsafe extern "C" fn func_cb<F: TableFn>(info: ffi::duckdb_function_info, output
                     }
                 }
             },
-            StateInner::Pending | StateInner::Done => ffi::duckdb_data_chunk_set_size(output, 0),
+            StateInner::Pending | StateInner::Done | StateInner::Partitioned(_) => ffi::duckdb_data_chunk_set_size(output, 0),
         }
         Ok(())
     });
     if let Err(msg) = result {
         ffi::duckdb_function_set_error(info, msg.as_ptr());
+    }
+}
+
+unsafe extern "C" fn local_init_cb(info: ffi::duckdb_init_info) {
+    let local = Box::new(LocalState { source: None, current: None });
+    ffi::duckdb_init_set_init_data(info, Box::into_raw(local) as *mut c_void, Some(drop_box::<LocalState>));
+}
+
+/// One output chunk of a partitioned scan from this thread; an empty chunk ends this thread.
+unsafe fn scan_partitions(parts: &dyn PartitionSource, local: &mut LocalState, output: ffi::duckdb_data_chunk) -> Result<()> {
+    loop {
+        if local.source.is_none() {
+            match parts.next_partition()? {
+                Some(src) => local.source = Some(src),
+                None => {
+                    local.current = None;
+                    ffi::duckdb_data_chunk_set_size(output, 0);
+                    return Ok(());
+                }
+            }
+        }
+        match local.source.as_mut().expect("set above").next()? {
+            None => local.source = None,
+            Some(chunk) if chunk.is_empty() => continue,
+            Some(chunk) => {
+                let ncols = ffi::duckdb_data_chunk_get_column_count(output) as usize;
+                for c in 0..ncols {
+                    ffi::duckdb_vector_reference_vector(ffi::duckdb_data_chunk_get_vector(output, c as u64), chunk.vector(c));
+                }
+                ffi::duckdb_data_chunk_set_size(output, chunk.len() as u64);
+                local.current = Some(chunk);
+                return Ok(());
+            }
+        }
     }
 }
 
