@@ -31,9 +31,13 @@ fn set(host: &Arc<Host>, bind: &Bind, pinned: bool) -> Result<Produce> {
     Ok(Produce::Rows(vec![vec![Val::Str(bind.id.clone()), Val::Bool(pinned)]]))
 }
 
-pub struct SnapshotPin;
+/// `snapshot_pin` (PIN = true) and `snapshot_unpin` (PIN = false).
+pub struct SnapshotPinning<const PIN: bool>;
 
-impl TableFn for SnapshotPin {
+pub type SnapshotPin = SnapshotPinning<true>;
+pub type SnapshotUnpin = SnapshotPinning<false>;
+
+impl<const PIN: bool> TableFn for SnapshotPinning<PIN> {
     type Bind = Bind;
     fn params() -> &'static [ParamType] {
         &[ParamType::Varchar]
@@ -42,21 +46,6 @@ impl TableFn for SnapshotPin {
         bind(args)
     }
     fn produce(host: &Arc<Host>, bind: &Bind, _columns: &[usize]) -> Result<Produce> {
-        set(host, bind, true)
-    }
-}
-
-pub struct SnapshotUnpin;
-
-impl TableFn for SnapshotUnpin {
-    type Bind = Bind;
-    fn params() -> &'static [ParamType] {
-        &[ParamType::Varchar]
-    }
-    fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
-        bind(args)
-    }
-    fn produce(host: &Arc<Host>, bind: &Bind, _columns: &[usize]) -> Result<Produce> {
-        set(host, bind, false)
+        set(host, bind, PIN)
     }
 }

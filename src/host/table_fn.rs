@@ -467,12 +467,7 @@ unsafe extern "C" fn func_cb<F: TableFn>(info: ffi::duckdb_function_info, output
                     }
                     Some(chunk) if chunk.is_empty() => continue,
                     Some(chunk) => {
-                        let ncols = ffi::duckdb_data_chunk_get_column_count(output) as usize;
-                        for c in 0..ncols {
-                            ffi::duckdb_vector_reference_vector(ffi::duckdb_data_chunk_get_vector(output, c as u64), chunk.vector(c));
-                        }
-                        ffi::duckdb_data_chunk_set_size(output, chunk.len() as u64);
-                        *_current = Some(chunk);
+                        *_current = Some(emit(output, chunk));
                         break;
                     }
                 }
@@ -484,6 +479,17 @@ unsafe extern "C" fn func_cb<F: TableFn>(info: ffi::duckdb_function_info, output
     if let Err(msg) = result {
         ffi::duckdb_function_set_error(info, msg.as_ptr());
     }
+}
+
+/// Points the output's vectors at a fetched chunk (no copy); the chunk must be kept alive
+/// until the next call, so it is returned to the caller to hold.
+unsafe fn emit(output: ffi::duckdb_data_chunk, chunk: Chunk) -> Chunk {
+    let ncols = ffi::duckdb_data_chunk_get_column_count(output) as usize;
+    for c in 0..ncols {
+        ffi::duckdb_vector_reference_vector(ffi::duckdb_data_chunk_get_vector(output, c as u64), chunk.vector(c));
+    }
+    ffi::duckdb_data_chunk_set_size(output, chunk.len() as u64);
+    chunk
 }
 
 unsafe extern "C" fn local_init_cb(info: ffi::duckdb_init_info) {
@@ -508,12 +514,7 @@ unsafe fn scan_partitions(parts: &dyn PartitionSource, local: &mut LocalState, o
             None => local.source = None,
             Some(chunk) if chunk.is_empty() => continue,
             Some(chunk) => {
-                let ncols = ffi::duckdb_data_chunk_get_column_count(output) as usize;
-                for c in 0..ncols {
-                    ffi::duckdb_vector_reference_vector(ffi::duckdb_data_chunk_get_vector(output, c as u64), chunk.vector(c));
-                }
-                ffi::duckdb_data_chunk_set_size(output, chunk.len() as u64);
-                local.current = Some(chunk);
+                local.current = Some(emit(output, chunk));
                 return Ok(());
             }
         }
