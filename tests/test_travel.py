@@ -87,3 +87,26 @@ def test_mount_and_unmount(con):
     assert rows(con, "SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 'back_then'") == [(0,)]
     with pytest.raises(duckdb.Error, match="no mounted snapshot"):
         con.execute("CALL snapshot_unmount('back_then')")
+
+
+def test_export_writes_a_self_contained_adr004_folder(con, tmp_path):
+    import hashlib
+    import os
+
+    con.execute("CREATE TABLE t AS SELECT range AS id, 170141183460469231731687303715884105727::HUGEINT AS h FROM range(10)")
+    con.execute("CALL snapshot_create('t', id := 'e1')")
+    out = rows(con, f"SELECT snapshot_id, path, files FROM snapshot_export('e1', '{tmp_path}/archive/e1')")
+    assert out == [("e1", f"{tmp_path}/archive/e1", 2)]
+    folder = tmp_path / "archive" / "e1"
+    assert sorted(os.listdir(folder)) == ["main.t.parquet", "metadata.json"]
+    meta = json.loads((folder / "metadata.json").read_text())
+    t = meta["tables"][0]
+    assert "sha256:" + hashlib.sha256((folder / t["file"]).read_bytes()).hexdigest() == t["checksum"]
+    # another engine (plain DuckDB, no extension) reads it with the recipe of docs/format.md
+    cols = ", ".join(f'CAST("{c["name"]}" AS {c["type"]}) AS "{c["name"]}"' for c in t["schema"]["columns"])
+    plain = duckdb.connect()
+    assert plain.execute(f"SELECT count(*), max(h) FROM (SELECT {cols} FROM read_parquet('{folder / t['file']}'))").fetchall() == \
+        [(10, 170141183460469231731687303715884105727)]
+    with pytest.raises(duckdb.Error, match="not empty"):
+        con.execute(f"CALL snapshot_export('e1', '{tmp_path}/archive/e1')")
+    assert [n for n in os.listdir(tmp_path / "archive") if n.startswith(".")] == []

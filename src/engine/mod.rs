@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod create;
 pub mod drop;
+pub mod export;
 pub mod gc;
 pub mod list;
 pub mod objects;

@@ -7,6 +7,7 @@ pub mod snapshot_create;
 pub mod snapshot_diff;
 pub mod snapshot_drop;
 pub mod snapshot_drop_table;
+pub mod snapshot_export;
 pub mod snapshot_gc;
 pub mod snapshot_history;
 pub mod snapshot_mount;
@@ -41,6 +42,7 @@ pub fn register_all(conn: ffi::duckdb_connection, host: &Arc<Host>) -> Result<()
     register::<snapshot_verify::SnapshotVerify>(conn, host, "snapshot_verify")?;
     register::<snapshot_gc::SnapshotGc>(conn, host, "snapshot_gc")?;
     register::<snapshot_history::SnapshotHistory>(conn, host, "snapshot_history")?;
+    register::<snapshot_export::SnapshotExport>(conn, host, "snapshot_export")?;
     register::<snapshot_diff::SnapshotDiff>(conn, host, "snapshot_diff")?;
     register::<snapshot_mount::SnapshotMount>(conn, host, "snapshot_mount")?;
     register::<snapshot_mount::SnapshotUnmount>(conn, host, "snapshot_unmount")?;

@@ -1,0 +1,64 @@
+//! `snapshot_export`: writes a self-contained ADR-004 folder — metadata.json plus one Parquet
+//! file per table — for archiving or for another engine. Files are verified against their
+//! checksums first; the folder appears atomically (written under a temporary name, renamed).
+
+use std::fs;
+use std::path::Path;
+
+use crate::engine::verify::check_entry;
+use crate::engine::Ctx;
+use crate::error::{Error, Result};
+use crate::repo::layout::METADATA_FILE;
+use crate::repo::manifest::load;
+use crate::repo::publish::{publish_dir, sync_file, write_atomic};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exported {
+    pub snapshot_id: String,
+    pub path: String,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+pub fn export(ctx: &Ctx, id: &str, target: &Path) -> Result<Exported> {
+    let m = load(&ctx.repo, id)?;
+    for t in &m.tables {
+        check_entry(&ctx.repo, &m, t, true)?;
+    }
+    let target = crate::repo::layout::absolute(target);
+    if target.exists() && fs::read_dir(&target).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        return Err(Error::Input(format!("export target {} already exists and is not empty; choose a new folder", target.display())));
+    }
+    let parent = target.parent().ok_or_else(|| Error::Input(format!("export target {} has no parent folder", target.display())))?;
+    fs::create_dir_all(parent).map_err(|e| Error::Unwritable { path: parent.to_path_buf(), source: e })?;
+    let tmp = parent.join(format!(".snapshot-export-{}-{}", std::process::id(), crate::engine::now_micros()));
+    fs::create_dir(&tmp).map_err(|e| Error::Unwritable { path: parent.to_path_buf(), source: e })?;
+    let written = (|| {
+        let mut bytes = 0;
+        for t in &m.tables {
+            let to = tmp.join(&t.file);
+            bytes += fs::copy(ctx.repo.snapshot_dir(id).join(&t.file), &to).map_err(|e| Error::io(&to, e))?;
+            sync_file(&to)?;
+        }
+        let meta = m.to_json();
+        bytes += meta.len() as u64;
+        write_atomic(&tmp.join(METADATA_FILE), &meta)?;
+        if target.exists() {
+            fs::remove_dir(&target).map_err(|e| Error::io(&target, e))?;
+        }
+        publish_dir(&tmp, &target)?;
+        Ok(bytes)
+    })();
+    match written {
+        Ok(bytes) => Ok(Exported {
+            snapshot_id: m.snapshot_id.clone(),
+            path: target.to_string_lossy().into_owned(),
+            files: m.tables.len() as u64 + 1,
+            bytes,
+        }),
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp);
+            Err(e)
+        }
+    }
+}
