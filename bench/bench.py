@@ -61,7 +61,7 @@ def main():
         create_ext, create_copy, sizes = [], [], {}
         restore_ext, restore_ctas = [], []
         others = {"EXPORT DATABASE (FORMAT PARQUET, COMPRESSION ZSTD)": [], "copy the database file": [],
-                  "ATTACH + COPY FROM DATABASE into a fresh file": [], "IMPORT DATABASE (restore)": []}
+                  "ATTACH + COPY FROM DATABASE into a fresh file": [], "IMPORT DATABASE into an in-memory database (restore; writes nothing to disk, so not like for like)": []}
         db_name = con.execute("SELECT current_database()").fetchall()[0][0]
         for rep in range(REPS):
             # A/B alternate, order flipped every repetition
@@ -105,7 +105,7 @@ def main():
             others["ATTACH + COPY FROM DATABASE into a fresh file"].append(timed(copy_db))
             os.remove(f"{work}/fresh{rep}.duckdb")
             other = duckdb.connect()
-            others["IMPORT DATABASE (restore)"].append(timed(lambda: other.execute(f"IMPORT DATABASE '{exp}'").fetchall()))
+            others["IMPORT DATABASE into an in-memory database (restore; writes nothing to disk, so not like for like)"].append(timed(lambda: other.execute(f"IMPORT DATABASE '{exp}'").fetchall()))
             other.close()
             shutil.rmtree(exp)
         con.close()
