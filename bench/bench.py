@@ -36,6 +36,14 @@ FROM range({ROWS}) t(i)
 """
 
 
+def write_report(lines, path):
+    """Writes a results page and echoes it."""
+    text = "\n".join(lines)
+    with open(path, "w") as f:
+        f.write(text)
+    print(text)
+
+
 def timed(fn):
     start = time.perf_counter()
     fn()
@@ -147,10 +155,7 @@ def main():
         "INSERT ... SELECT with casts back to the original types.",
         "",
     ]
-    text = "\n".join(lines)
-    with open(OUT, "w") as f:
-        f.write(text)
-    print(text)
+    write_report(lines, OUT)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ import time
 
 import duckdb
 
+from bench import write_report
+
 EXT = os.environ.get("SNAPSHOT_EXTENSION", "build/release/snapshot.duckdb_extension")
 OUT = os.environ.get("BENCH_OUT", os.path.join(os.path.dirname(os.path.abspath(__file__)), "results-metadata.md"))
 
@@ -61,10 +63,7 @@ def main():
     finally:
         shutil.rmtree(work, ignore_errors=True)
     lines += ["", "Target (issue 6): snapshots() with 10,000 snapshots <= 100 ms.", ""]
-    text = "\n".join(lines)
-    with open(OUT, "w") as f:
-        f.write(text)
-    print(text)
+    write_report(lines, OUT)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import time
 
 import duckdb
 
-from bench import TABLE_SQL, ROWS
+from bench import ROWS, TABLE_SQL, write_report
 
 EXT = os.environ.get("SNAPSHOT_EXTENSION", "build/release/snapshot.duckdb_extension")
 REPS = int(os.environ.get("BENCH_REPS", "5"))
@@ -71,10 +71,7 @@ def main():
         "its scan on a second connection; a mounted view is plain read_parquet and gets DuckDB's full optimizer.",
         "",
     ]
-    text = "\n".join(lines)
-    with open(OUT, "w") as f:
-        f.write(text)
-    print(text)
+    write_report(lines, OUT)
 
 
 if __name__ == "__main__":

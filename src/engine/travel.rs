@@ -14,8 +14,8 @@ use crate::repo::manifest::{format_timestamp, load, Column, Manifest, TableEntry
 /// The SELECT that reads a snapshot's table back with its original types.
 pub fn scan_sql(ctx: &Ctx, m: &Manifest, e: &TableEntry) -> String {
     let path = ctx.repo.snapshot_dir(&m.snapshot_id).join(&e.file);
-    let cols = e.schema.columns.iter().map(types::read_expr).collect::<Vec<_>>().join(", ");
-    format!("SELECT {cols} FROM read_parquet({})", literal(&path.to_string_lossy()))
+    let all: Vec<usize> = (0..e.schema.columns.len()).collect();
+    types::select_sql(&e.schema.columns, &all, &path.to_string_lossy())
 }
 
 /// The newest snapshot taken at or before `at` that has the table.

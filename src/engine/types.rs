@@ -55,6 +55,21 @@ pub fn read_expr(c: &Column) -> String {
     format!("CAST({} AS {}) AS {}", ident(&c.name), c.ty, ident(&c.name))
 }
 
+/// The query that reads the stored columns at `indexes` back in their original types.
+/// An index past the stored columns is a virtual column (e.g. the row id asked for by
+/// `count(*)`): any constant will do there.
+pub fn select_sql(all: &[Column], indexes: &[usize], path: &str) -> String {
+    let list: Vec<String> = indexes
+        .iter()
+        .map(|&i| match all.get(i) {
+            Some(c) => read_expr(c),
+            None => "NULL::BIGINT".to_string(),
+        })
+        .collect();
+    let list = if list.is_empty() { "1".to_string() } else { list.join(", ") };
+    format!("SELECT {list} FROM read_parquet({})", crate::engine::sql::literal(path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,19 +68,6 @@ impl crate::host::table_fn::PartitionSource for Partitions {
     }
 }
 
-/// The query that reads `columns` (indexes into the stored columns) back in their original types.
-fn select_sql(all: &[Column], columns: &[usize], path: &str) -> String {
-    let list: Vec<String> = columns
-        .iter()
-        .map(|&i| match all.get(i) {
-            Some(c) => types::read_expr(c),
-            // a virtual column (e.g. the row id for count(*)): any constant will do
-            None => "NULL::BIGINT".to_string(),
-        })
-        .collect();
-    let list = if list.is_empty() { "1".to_string() } else { list.join(", ") };
-    format!("SELECT {list} FROM read_parquet({})", literal(path))
-}
 
 /// The columns, data file and snapshot id of an entry, after checking its file.
 fn located(ctx: &crate::engine::Ctx, m: &crate::repo::manifest::Manifest, e: &crate::repo::manifest::TableEntry) -> Result<(Vec<Column>, String, String)> {
@@ -145,7 +132,7 @@ impl TableFn for ReadSnapshot {
         };
         let all: Vec<usize> = (0..columns.len()).collect();
         let reader = args.host.reader()?;
-        let described = reader.conn().describe(&select_sql(&columns, &all, &path)).map_err(|e| dropped_meanwhile(&id, &path, e))?;
+        let described = reader.conn().describe(&types::select_sql(&columns, &all, &path)).map_err(|e| dropped_meanwhile(&id, &path, e))?;
         let ordered = args.setting("preserve_insertion_order").is_none_or(|v| v != "false");
         let clash = columns.iter().any(|c| c.name.eq_ignore_ascii_case("file_row_number"));
         let partitions = if ordered || clash { Vec::new() } else { row_group_ranges(args.host, &path)? };
@@ -158,7 +145,7 @@ impl TableFn for ReadSnapshot {
 
     fn produce(host: &Arc<Host>, bind: &Bind, columns: &[usize]) -> Result<Produce> {
         if bind.partitions.len() > 1 {
-            let base = select_sql(&bind.columns, columns, &bind.path);
+            let base = types::select_sql(&bind.columns, columns, &bind.path);
             let sql = base.replacen(
                 &format!("FROM read_parquet({})", literal(&bind.path)),
                 &format!("FROM read_parquet({}, file_row_number = true)", literal(&bind.path)),
@@ -176,7 +163,7 @@ impl TableFn for ReadSnapshot {
         let lease = host.reader()?;
         let stream = lease
             .conn()
-            .stream(&select_sql(&bind.columns, columns, &bind.path))
+            .stream(&types::select_sql(&bind.columns, columns, &bind.path))
             .map_err(|e| dropped_meanwhile(&bind.id, &bind.path, e))?;
         Ok(Produce::Chunks(Box::new(Scan {
             stream: Some(stream),
