@@ -6,9 +6,8 @@ use std::fs;
 use std::path::Path;
 
 use crate::engine::catalog::{self, TableRef};
-use crate::engine::sql::literal;
 use crate::engine::verify::file_checksum;
-use crate::engine::{now_micros, os_user, types, Ctx};
+use crate::engine::{now_micros, os_user, Ctx};
 use crate::error::{Error, Result};
 use crate::repo::layout::{table_file_name, validate_id, METADATA_FILE, TMP_PREFIX};
 use crate::repo::manifest::{format_timestamp, id_stamp, Manifest, Scope, TableEntry, TableSchema, FORMAT_VERSION};
@@ -32,6 +31,9 @@ pub struct CreateRequest {
     pub id_prefix: &'static str,
     /// Objects to record instead of capturing them by scope (backups before a restore).
     pub objects: Option<Vec<crate::repo::manifest::DbObject>>,
+    /// `Some(false)`: full, self-contained copies. Default: store only what changed since
+    /// the newest snapshot that has each table.
+    pub incremental: Option<bool>,
 }
 
 /// Which live tables a request covers, and the scope recorded for it.
@@ -90,11 +92,20 @@ pub fn create_locked(ctx: &Ctx, req: &CreateRequest, targets: &[TableRef], scope
     let tmp = ctx.repo.dir.join(format!("{TMP_PREFIX}{id}-{}-{now}", std::process::id()));
     fs::create_dir(&tmp).map_err(|e| Error::Unwritable { path: ctx.repo.dir.clone(), source: e })?;
     let written = write_snapshot(ctx, req, targets, &id, &tmp, now, scope)
-        .and_then(|m| publish_dir(&tmp, &ctx.repo.snapshot_dir(&id)).map(|_| m));
-    if written.is_err() {
-        let _ = fs::remove_dir_all(&tmp);
+        .and_then(|(m, obsolete)| publish_dir(&tmp, &ctx.repo.snapshot_dir(&id)).map(|_| (m, obsolete)));
+    match written {
+        Ok((m, obsolete)) => {
+            // sketches are caches for the newest version of a table only
+            for p in obsolete {
+                let _ = fs::remove_file(p);
+            }
+            Ok(m)
+        }
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp);
+            Err(e)
+        }
     }
-    written
 }
 
 fn choose_id(ctx: &Ctx, req: &CreateRequest, now: i64) -> Result<String> {
@@ -126,11 +137,15 @@ fn write_snapshot(
     dir: &Path,
     now: i64,
     scope: Scope,
-) -> Result<Manifest> {
+) -> Result<(Manifest, Vec<std::path::PathBuf>)> {
     let db = ctx.db;
     let duckdb_version = db.query("SELECT version()")?.scalar().unwrap_or("unknown").to_string();
+    let history = crate::engine::list::manifests(&ctx.repo)?;
+    let parent = history.iter().find(|m| m.database == ctx.database && m.scope == scope && scope.kind != "tables").cloned();
+    let hash_id = crate::engine::fingerprint::hash_id(&duckdb_version);
+    let plan = Plan { id, dir, history: &history, hash_id: &hash_id, incremental: req.incremental.unwrap_or(true) };
     db.exec("BEGIN TRANSACTION")?;
-    let copied = copy_tables(ctx, targets, dir).and_then(|tables| {
+    let copied = copy_tables(ctx, &plan, targets).and_then(|tables| {
         // objects are read in the same transaction as the data
         let objects = match (scope.kind.as_str(), targets.first()) {
             _ if req.objects.is_some() => req.objects.clone().unwrap_or_default(),
@@ -146,25 +161,76 @@ fn write_snapshot(
             let _ = db.exec("ROLLBACK");
         }
     }
-    let (mut tables, mut objects) = copied?;
+    let (written, mut objects) = copied?;
     if req.objects.is_none() {
         let catalog = targets.first().map(|t| t.catalog.clone()).unwrap_or_else(|| ctx.database.clone());
         crate::engine::objects::add_macro_defaults(db, &catalog, &mut objects);
     }
-    for t in &mut tables {
-        let path = dir.join(&t.file);
-        // the fsync (waiting for write-back) and the checksum (reading from the page cache)
-        // overlap instead of adding up
-        let (synced, summed) = std::thread::scope(|s| {
-            let sync = s.spawn(|| sync_file(&path));
-            let sum = file_checksum(&path);
-            (sync.join().unwrap_or_else(|_| Err(Error::Internal("fsync thread panicked".into()))), sum)
-        });
-        synced?;
-        let (checksum, size) = summed?;
-        t.checksum = checksum;
-        t.size_bytes = size;
+    let mut tables = Vec::with_capacity(written.len());
+    let mut obsolete = Vec::new();
+    for (mut t, w) in written {
+        let mut sums = std::collections::HashMap::new();
+        for f in &w.own_files {
+            let path = dir.join(f);
+            // the fsync (waiting for write-back) and the checksum (reading from the page
+            // cache) overlap instead of adding up
+            let (synced, summed) = std::thread::scope(|s| {
+                let sync = s.spawn(|| sync_file(&path));
+                let sum = file_checksum(&path);
+                (sync.join().unwrap_or_else(|_| Err(Error::Internal("fsync thread panicked".into()))), sum)
+            });
+            synced?;
+            sums.insert(f.clone(), summed?);
+            let sketch = crate::engine::fingerprint::sketch_path(&path);
+            if sketch.exists() {
+                sync_file(&sketch)?;
+            }
+        }
+        let mut layers = w.layers;
+        for l in layers.iter_mut().filter(|l| l.snapshot == id) {
+            if let Some((sum, size)) = sums.get(&l.file) {
+                l.checksum = sum.clone();
+                l.size_bytes = *size;
+            }
+        }
+        let newest = layers.last().cloned().expect("a version has a base");
+        t.file = newest.file.clone();
+        t.checksum = newest.checksum.clone();
+        t.bytes_written = sums.values().map(|(_, n)| n).sum();
+        t.bytes_reused = layers.iter().filter(|l| l.snapshot != id).map(|l| l.size_bytes).sum();
+        t.size_bytes = if newest.snapshot == id { newest.size_bytes } else { 0 };
+        t.row_count = w.row_count;
+        t.status = w.status.to_string();
+        t.parent_id = w.parent_id;
+        t.rows_added = w.rows_added;
+        t.rows_removed = w.rows_removed;
+        t.index = w.index;
+        t.layers = layers;
+        obsolete.extend(w.obsolete_sketch.filter(|p| !p.starts_with(dir)));
+        tables.push(t);
     }
+    let deleted_in_source = match &parent {
+        Some(p) if scope.kind != "tables" => p
+            .tables
+            .iter()
+            .filter(|e| !tables.iter().any(|t| t.catalog == e.catalog && t.bucket == e.bucket && t.table == e.table))
+            .map(|e| crate::repo::manifest::DeletedTable {
+                catalog: e.catalog.clone(),
+                bucket: e.bucket.clone(),
+                table: e.table.clone(),
+                last_snapshot_id: p.snapshot_id.clone(),
+                row_count: e.row_count,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    // lineage: the previous snapshot of the same scope; for a table list, the snapshot its
+    // tables were taken against
+    let lineage = parent.as_ref().map(|p| p.snapshot_id.clone()).or_else(|| {
+        let mut ids = tables.iter().filter_map(|t| t.parent_id.clone());
+        let first = ids.next()?;
+        ids.all(|i| i == first).then_some(first)
+    });
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         snapshot_id: id.to_string(),
@@ -180,13 +246,26 @@ fn write_snapshot(
         scope,
         tables,
         objects,
+        parent_id: lineage,
+        deleted_in_source,
     };
     write_atomic(&dir.join(METADATA_FILE), &manifest.to_json())?;
-    Ok(manifest)
+    Ok((manifest, obsolete))
 }
 
-/// Copies every table inside the caller's open transaction.
-fn copy_tables(ctx: &Ctx, targets: &[TableRef], dir: &Path) -> Result<Vec<TableEntry>> {
+/// What every table of one snapshot is written against.
+struct Plan<'a> {
+    id: &'a str,
+    dir: &'a Path,
+    /// Every snapshot of the repository, newest first.
+    history: &'a [std::sync::Arc<Manifest>],
+    hash_id: &'a str,
+    incremental: bool,
+}
+
+/// Writes every table inside the caller's open transaction.
+fn copy_tables(ctx: &Ctx, plan: &Plan, targets: &[TableRef]) -> Result<Vec<(TableEntry, crate::engine::incremental::Written)>> {
+    use crate::engine::incremental::{write_table, Job, Prior};
     let mut used = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(targets.len());
     for t in targets {
@@ -198,28 +277,49 @@ fn copy_tables(ctx: &Ctx, targets: &[TableRef], dir: &Path) -> Result<Vec<TableE
             file = format!("{}~{n}.parquet", file.trim_end_matches(".parquet"));
             n += 1;
         }
-        let path = dir.join(&file);
-        let path_str = path.to_str().ok_or_else(|| Error::Input(format!("snapshot path {} is not UTF-8", path.display())))?;
-        let rows = ctx.db.query(&format!(
-            "COPY (SELECT {} FROM {}) TO {} (FORMAT PARQUET, COMPRESSION ZSTD)",
-            types::write_list(&def.columns),
-            t.sql(),
-            literal(path_str)
-        ))?;
-        let row_count = rows.scalar().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        out.push(TableEntry {
-            catalog: t.catalog.clone(),
-            bucket: t.schema.clone(),
-            table: t.table.clone(),
-            file,
-            row_count,
-            size_bytes: 0,
-            schema: TableSchema { columns: def.columns, primary_key: def.primary_key },
-            ddl: def.ddl,
-            comment: def.comment,
-            indexes: def.indexes,
-            checksum: String::new(),
+        // the newest earlier version of this table
+        let prior = plan.history.iter().find_map(|m| {
+            m.tables
+                .iter()
+                .find(|e| e.catalog == t.catalog && e.bucket == t.schema && e.table == t.table)
+                .map(|e| Prior { manifest: m, entry: e })
         });
+        let job = Job {
+            db: ctx.db,
+            repo: &ctx.repo,
+            id: plan.id,
+            dir: plan.dir,
+            table: t,
+            def: &def,
+            file: &file,
+            hash_id: plan.hash_id,
+            incremental: plan.incremental,
+        };
+        let w = write_table(&job, prior)?;
+        out.push((
+            TableEntry {
+                catalog: t.catalog.clone(),
+                bucket: t.schema.clone(),
+                table: t.table.clone(),
+                file,
+                row_count: w.row_count,
+                size_bytes: 0,
+                schema: TableSchema { columns: def.columns.clone(), primary_key: def.primary_key.clone() },
+                ddl: def.ddl.clone(),
+                comment: def.comment.clone(),
+                indexes: def.indexes.clone(),
+                checksum: String::new(),
+                layers: Vec::new(),
+                index: None,
+                parent_id: None,
+                status: String::new(),
+                rows_added: 0,
+                rows_removed: 0,
+                bytes_written: 0,
+                bytes_reused: 0,
+            },
+            w,
+        ));
     }
     Ok(out)
 }

@@ -8,7 +8,9 @@ use crate::engine::catalog;
 use crate::engine::create::{create_locked, ensure_repo_dir, CreateRequest, KIND_PRE_DROP};
 use crate::engine::{now_micros, Ctx};
 use crate::error::{Error, Result};
-use crate::repo::layout::{validate_id, DEL_PREFIX};
+use std::collections::HashSet;
+
+use crate::repo::layout::{validate_id, DEL_PREFIX, METADATA_FILE, RETIRED_FILE};
 use crate::repo::manifest;
 use crate::repo::publish::sync_dir;
 
@@ -31,14 +33,115 @@ pub fn drop_snapshot(ctx: &Ctx, id: &str) -> Result<Dropped> {
     drop_locked(ctx, id)
 }
 
-/// Deletes a snapshot; the caller holds the repository lock.
+/// Files of snapshot folder `id` that other snapshots reference, or None when some
+/// snapshot's metadata cannot be read (its references are unknown, so nothing may go).
+pub fn references_into(repo: &crate::repo::layout::Repo, id: &str) -> Result<Option<HashSet<String>>> {
+    let mut refs = HashSet::new();
+    for other in repo.list_ids()? {
+        if other == id {
+            continue;
+        }
+        let Ok(m) = manifest::load(repo, &other) else { return Ok(None) };
+        for t in &m.tables {
+            for r in t.referenced_files(&other) {
+                if r.snapshot == id {
+                    refs.insert(r.file);
+                }
+            }
+        }
+    }
+    Ok(Some(refs))
+}
+
+/// A file of a retired folder is kept while referenced; a sketch goes with its index.
+fn still_needed(refs: &Option<HashSet<String>>, file: &str) -> bool {
+    match refs {
+        None => true,
+        Some(r) => r.contains(file) || file.strip_suffix(".sketch").is_some_and(|stem| r.contains(&format!("{stem}.idx"))),
+    }
+}
+
+/// Deletes a snapshot; the caller holds the repository lock. Files that later snapshots
+/// still reference stay behind in the folder, which is marked retired (no metadata.json, so
+/// it is no longer listed) and removed once nothing references it.
 pub fn drop_locked(ctx: &Ctx, id: &str) -> Result<Dropped> {
     let dir = ctx.repo.snapshot_dir(id);
     if !ctx.repo.exists(id) {
         return Err(Error::SnapshotNotFound { id: id.to_string(), repo: ctx.repo.dir.clone() });
     }
+    let refs = references_into(&ctx.repo, id)?;
+    if refs.as_ref().is_none_or(|r| !r.is_empty()) {
+        let dropped = retire(ctx, id, &refs)?;
+        sweep_retired(ctx)?;
+        return Ok(dropped);
+    }
+    let dropped = delete_folder(ctx, id, &dir)?;
+    sweep_retired(ctx)?;
+    Ok(dropped)
+}
+
+/// Unpublishes a snapshot whose files others reference (one atomic rename of its
+/// metadata), then deletes what nobody needs.
+fn retire(ctx: &Ctx, id: &str, refs: &Option<HashSet<String>>) -> Result<Dropped> {
+    let dir = ctx.repo.snapshot_dir(id);
+    fs::rename(dir.join(METADATA_FILE), dir.join(RETIRED_FILE)).map_err(|e| Error::Unwritable { path: dir.clone(), source: e })?;
+    sync_dir(&dir)?;
+    let mut dropped = Dropped { snapshot_id: id.to_string(), files_deleted: 0, bytes_freed: 0 };
+    remove_unneeded(&dir, refs, &mut dropped)?;
+    Ok(dropped)
+}
+
+fn remove_unneeded(dir: &std::path::Path, refs: &Option<HashSet<String>>, dropped: &mut Dropped) -> Result<()> {
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == RETIRED_FILE || still_needed(refs, &name) {
+            continue;
+        }
+        let path = entry.path();
+        let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+        let removed = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+        removed.map_err(|e| Error::io(&path, e))?;
+        dropped.files_deleted += 1;
+        dropped.bytes_freed += size;
+    }
+    Ok(())
+}
+
+/// Removes retired folders (and files in them) that no snapshot references any more.
+pub fn sweep_retired(ctx: &Ctx) -> Result<Dropped> {
+    let mut total = Dropped { snapshot_id: String::new(), files_deleted: 0, bytes_freed: 0 };
+    for id in retired_ids(&ctx.repo) {
+        let refs = references_into(&ctx.repo, &id)?;
+        let dir = ctx.repo.snapshot_dir(&id);
+        if refs.as_ref().is_some_and(|r| r.is_empty()) {
+            let d = delete_folder(ctx, &id, &dir)?;
+            total.files_deleted += d.files_deleted;
+            total.bytes_freed += d.bytes_freed;
+        } else {
+            remove_unneeded(&dir, &refs, &mut total)?;
+        }
+    }
+    Ok(total)
+}
+
+/// Folders of dropped snapshots kept for their shared files.
+pub fn retired_ids(repo: &crate::repo::layout::Repo) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(&repo.dir) else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|n| validate_id(n).is_ok())
+        .filter(|n| {
+            let d = repo.snapshot_dir(n);
+            d.join(RETIRED_FILE).is_file() && !d.join(METADATA_FILE).exists()
+        })
+        .collect()
+}
+
+/// Removes a whole snapshot folder: renamed away first, so it vanishes atomically.
+fn delete_folder(ctx: &Ctx, id: &str, dir: &std::path::Path) -> Result<Dropped> {
     let doomed = ctx.repo.dir.join(format!("{DEL_PREFIX}{id}-{}-{}", std::process::id(), now_micros()));
-    fs::rename(&dir, &doomed).map_err(|e| Error::Unwritable { path: ctx.repo.dir.clone(), source: e })?;
+    fs::rename(dir, &doomed).map_err(|e| Error::Unwritable { path: ctx.repo.dir.clone(), source: e })?;
     sync_dir(&ctx.repo.dir)?;
     let mut dropped = Dropped { snapshot_id: id.to_string(), files_deleted: 0, bytes_freed: 0 };
     let entries = fs::read_dir(&doomed).map_err(|e| Error::io(&doomed, e))?;

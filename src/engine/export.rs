@@ -5,7 +5,8 @@
 use std::fs;
 use std::path::Path;
 
-use crate::engine::verify::check_entry;
+use crate::engine::sql::{ident, literal};
+use crate::engine::verify::{check_entry, file_checksum};
 use crate::engine::Ctx;
 use crate::error::{Error, Result};
 use crate::repo::layout::METADATA_FILE;
@@ -35,12 +36,38 @@ pub fn export(ctx: &Ctx, id: &str, target: &Path) -> Result<Exported> {
     fs::create_dir(&tmp).map_err(|e| Error::Unwritable { path: parent.to_path_buf(), source: e })?;
     let written = (|| {
         let mut bytes = 0;
-        for t in &m.tables {
-            let to = tmp.join(&t.file);
-            bytes += fs::copy(ctx.repo.snapshot_dir(id).join(&t.file), &to).map_err(|e| Error::io(&to, e))?;
+        let mut out = m.clone();
+        for t in out.tables.iter_mut() {
+            // one self-contained Parquet file per table, as ADR-004 lays it out
+            let layers = t.effective_layers(id);
+            // the base file's name is unique within the snapshot (it is the table's own name)
+            let file = layers[0].file.clone();
+            let to = tmp.join(&file);
+            if layers.len() == 1 && layers[0].rowids.as_deref() != Some("column") {
+                fs::copy(crate::engine::layers::layer_path(&ctx.repo, &layers[0]), &to).map_err(|e| Error::io(&to, e))?;
+            } else {
+                let cols = t.schema.columns.iter().map(|c| ident(&c.name)).collect::<Vec<_>>().join(", ");
+                let from = crate::engine::layers::source_sql(&ctx.repo, &layers, &t.schema.columns);
+                ctx.db.exec(&format!(
+                    "COPY (SELECT {cols} FROM {from}) TO {} (FORMAT PARQUET, COMPRESSION ZSTD)",
+                    literal(&to.to_string_lossy())
+                ))?;
+            }
             sync_file(&to)?;
+            let (checksum, size) = file_checksum(&to)?;
+            bytes += size;
+            t.file = file;
+            t.checksum = checksum;
+            t.size_bytes = size;
+            t.layers.clear();
+            t.index = None;
+            t.parent_id = None;
+            t.status = "stored".into();
+            t.bytes_written = size;
+            t.bytes_reused = 0;
         }
-        let meta = m.to_json();
+        out.parent_id = None;
+        let meta = out.to_json();
         bytes += meta.len() as u64;
         write_atomic(&tmp.join(METADATA_FILE), &meta)?;
         if target.exists() {

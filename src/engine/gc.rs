@@ -1,6 +1,7 @@
 //! `snapshot_gc`: removes what no published snapshot references — folders of interrupted
 //! creates (`.tmp-…`) and deletes (`.del-…`), snapshot folders that were never published
-//! (no metadata.json), and stray temporary files inside published folders. It only removes
+//! (no metadata.json), folders of dropped snapshots once no other snapshot shares their
+//! files, and stray temporary files inside published folders. It only removes
 //! names the extension itself produces, never a snapshot whose metadata it cannot read, and
 //! runs under the writer lock so it never races a create in progress.
 
@@ -9,7 +10,7 @@ use std::path::Path;
 
 use crate::engine::{Ctx};
 use crate::error::{Error, Result};
-use crate::repo::layout::{validate_id, DEL_PREFIX, LOCK_FILE, METADATA_FILE, TMP_PREFIX};
+use crate::repo::layout::{validate_id, DEL_PREFIX, LOCK_FILE, METADATA_FILE, RETIRED_FILE, TMP_PREFIX};
 use crate::repo::manifest;
 use crate::repo::pin::PIN_FILE;
 
@@ -52,6 +53,13 @@ pub fn gc(ctx: &Ctx, dry_run: bool) -> Result<Vec<GcItem>> {
         } else if name.starts_with('.') && name.contains(".tmp-") {
             found.push((path, "temporary file"));
         } else if path.is_dir() && validate_id(&name).is_ok() {
+            if !path.join(METADATA_FILE).is_file() && path.join(RETIRED_FILE).is_file() {
+                // a dropped snapshot kept for files others share: only once nothing does
+                if crate::engine::drop::references_into(&ctx.repo, &name)?.is_some_and(|r| r.is_empty()) {
+                    found.push((path, "dropped snapshot no longer referenced"));
+                }
+                continue;
+            }
             if !path.join(METADATA_FILE).is_file() {
                 found.push((path, "unpublished snapshot"));
                 continue;
@@ -60,7 +68,7 @@ pub fn gc(ctx: &Ctx, dry_run: bool) -> Result<Vec<GcItem>> {
             let Ok(m) = manifest::load(&ctx.repo, &name) else { continue };
             for inner in fs::read_dir(&path).map_err(|e| Error::io(&path, e))?.filter_map(|e| e.ok()) {
                 let f = inner.file_name().to_string_lossy().into_owned();
-                let referenced = f == METADATA_FILE || f == PIN_FILE || m.tables.iter().any(|t| t.file == f);
+                let referenced = f == METADATA_FILE || f == PIN_FILE || m.tables.iter().any(|t| t.file == f || t.referenced_files(&name).iter().any(|r| r.file == f));
                 if !referenced && f.starts_with('.') && f.contains(".tmp-") {
                     found.push((inner.path(), "temporary file"));
                 }

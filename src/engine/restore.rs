@@ -406,13 +406,12 @@ fn create_object(db: &dyn Sql, o: &ObjectTarget, source_catalog: &str) -> Result
 fn restore_one(ctx: &Ctx, m: &Manifest, e: &TableEntry, t: &TableRef) -> Result<u64> {
     let db = ctx.db;
     db.exec(&rewrite_create(&e.ddl, &t.sql())?)?;
-    let path = ctx.repo.snapshot_dir(&m.snapshot_id).join(&e.file);
-    let path = path.to_str().ok_or_else(|| Error::Input("snapshot path is not UTF-8".into()))?;
+    let from = crate::engine::layers::source_sql(&ctx.repo, &e.effective_layers(&m.snapshot_id), &e.schema.columns);
     let cols: Vec<_> = e.schema.columns.iter().filter(|c| !c.generated).collect();
     let names = cols.iter().map(|c| ident(&c.name)).collect::<Vec<_>>().join(", ");
     let exprs = cols.iter().map(|c| types::read_expr(c)).collect::<Vec<_>>().join(", ");
     let inserted = db
-        .query(&format!("INSERT INTO {} ({names}) SELECT {exprs} FROM read_parquet({})", t.sql(), literal(path)))?
+        .query(&format!("INSERT INTO {} ({names}) SELECT {exprs} FROM {from}", t.sql()))?
         .scalar()
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);

@@ -13,9 +13,9 @@ use crate::repo::manifest::{format_timestamp, load, Column, Manifest, TableEntry
 
 /// The SELECT that reads a snapshot's table back with its original types.
 pub fn scan_sql(ctx: &Ctx, m: &Manifest, e: &TableEntry) -> String {
-    let path = ctx.repo.snapshot_dir(&m.snapshot_id).join(&e.file);
     let all: Vec<usize> = (0..e.schema.columns.len()).collect();
-    types::select_sql(&e.schema.columns, &all, &path.to_string_lossy())
+    let from = crate::engine::layers::source_sql(&ctx.repo, &e.effective_layers(&m.snapshot_id), &e.schema.columns);
+    types::select_sql(&e.schema.columns, &all, &from)
 }
 
 /// The newest snapshot taken at or before `at` that has the table.

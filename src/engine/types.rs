@@ -58,7 +58,7 @@ pub fn read_expr(c: &Column) -> String {
 /// The query that reads the stored columns at `indexes` back in their original types.
 /// An index past the stored columns is a virtual column (e.g. the row id asked for by
 /// `count(*)`): any constant will do there.
-pub fn select_sql(all: &[Column], indexes: &[usize], path: &str) -> String {
+pub fn select_sql(all: &[Column], indexes: &[usize], from: &str) -> String {
     let list: Vec<String> = indexes
         .iter()
         .map(|&i| match all.get(i) {
@@ -67,7 +67,7 @@ pub fn select_sql(all: &[Column], indexes: &[usize], path: &str) -> String {
         })
         .collect();
     let list = if list.is_empty() { "1".to_string() } else { list.join(", ") };
-    format!("SELECT {list} FROM read_parquet({})", crate::engine::sql::literal(path))
+    format!("SELECT {list} FROM {from}")
 }
 
 #[cfg(test)]

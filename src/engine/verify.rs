@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::repo::layout::Repo;
-use crate::repo::manifest::{Manifest, TableEntry};
+use crate::repo::manifest::{Layer, Manifest, TableEntry};
 
 /// `sha256:<hex>` and the size of a file.
 pub fn file_checksum(path: &Path) -> Result<(String, u64)> {
@@ -35,27 +35,36 @@ pub fn file_checksum(path: &Path) -> Result<(String, u64)> {
 
 static VERIFIED: Mutex<Option<HashSet<(String, u64, i64, i64, String)>>> = Mutex::new(None);
 
-/// Checks a table's data file: present, right size, and (if `full`, or never verified in
-/// this process) the right checksum.
+/// Checks every file of a table version (its layers, which may live in other snapshot
+/// folders): present, right size, and (if `full`, or never verified in this process) the
+/// right checksum.
 pub fn check_entry(repo: &Repo, m: &Manifest, t: &TableEntry, full: bool) -> Result<()> {
-    let path = repo.snapshot_dir(&m.snapshot_id).join(&t.file);
+    for layer in t.effective_layers(&m.snapshot_id) {
+        check_layer(repo, &layer, full)?;
+    }
+    Ok(())
+}
+
+/// Checks one stored file against its recorded size and checksum.
+pub fn check_layer(repo: &Repo, l: &Layer, full: bool) -> Result<()> {
+    let path = repo.snapshot_dir(&l.snapshot).join(&l.file);
     let meta = match std::fs::metadata(&path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::MissingFile { id: m.snapshot_id.clone(), file: t.file.clone() })
+            return Err(Error::MissingFile { id: l.snapshot.clone(), file: l.file.clone() })
         }
         Err(e) => return Err(Error::io(&path, e)),
     };
-    let corrupt = |detail: String| Error::CorruptFile { id: m.snapshot_id.clone(), file: t.file.clone(), detail };
-    if meta.len() != t.size_bytes {
-        return Err(corrupt(format!("size {} bytes, expected {}", meta.len(), t.size_bytes)));
+    let corrupt = |detail: String| Error::CorruptFile { id: l.snapshot.clone(), file: l.file.clone(), detail };
+    if meta.len() != l.size_bytes {
+        return Err(corrupt(format!("size {} bytes, expected {}", meta.len(), l.size_bytes)));
     }
-    let key = (path.to_string_lossy().into_owned(), meta.len(), meta.mtime(), meta.mtime_nsec(), t.checksum.clone());
+    let key = (path.to_string_lossy().into_owned(), meta.len(), meta.mtime(), meta.mtime_nsec(), l.checksum.clone());
     if !full && VERIFIED.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|s| s.contains(&key)) {
         return Ok(());
     }
     let (sum, _) = file_checksum(&path)?;
-    if sum != t.checksum {
+    if sum != l.checksum {
         return Err(corrupt("checksum mismatch".into()));
     }
     VERIFIED.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(HashSet::new).insert(key);
@@ -90,6 +99,8 @@ pub fn verify(ctx: &crate::engine::Ctx, id: Option<&str>) -> Result<Vec<FileStat
         }
     };
     let mut out = Vec::new();
+    // a file shared by many snapshots is read once
+    let mut checked: std::collections::HashMap<crate::repo::manifest::FileRef, (&'static str, String)> = Default::default();
     for id in ids {
         let line = |file: &str, status, detail: String| FileStatus { snapshot_id: id.clone(), file: file.into(), status, detail };
         let m = match crate::repo::manifest::load(&ctx.repo, &id) {
@@ -100,33 +111,45 @@ pub fn verify(ctx: &crate::engine::Ctx, id: Option<&str>) -> Result<Vec<FileStat
             }
         };
         for t in &m.tables {
-            let path = ctx.repo.snapshot_dir(&id).join(&t.file);
-            let status = match check_entry(&ctx.repo, &m, t, true) {
-                Err(Error::MissingFile { .. }) => line(&t.file, "missing", "file does not exist".into()),
-                Err(Error::CorruptFile { detail, .. }) => line(&t.file, "corrupt", detail),
-                Err(e) => line(&t.file, "corrupt", e.one_line()),
-                Ok(()) => {
-                    let sql = format!(
-                        "SELECT sum(num_rows) FROM parquet_file_metadata({})",
-                        crate::engine::sql::literal(&path.to_string_lossy())
-                    );
-                    match ctx.db.query(&sql) {
-                        Err(e) => line(&t.file, "corrupt", format!("unreadable Parquet footer: {}", e.one_line())),
-                        Ok(rows) => {
-                            let n = rows.scalar().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-                            if n == t.row_count {
-                                line(&t.file, "ok", format!("checksum ok, {n} rows"))
-                            } else {
-                                line(&t.file, "mismatch", format!("{n} rows in the file, metadata says {}", t.row_count))
-                            }
-                        }
+            for l in t.effective_layers(&id) {
+                let label = if l.snapshot == id { l.file.clone() } else { format!("{}/{}", l.snapshot, l.file) };
+                let key = l.file_ref();
+                let (status, detail) = match checked.get(&key) {
+                    Some(done) => done.clone(),
+                    None => {
+                        let done = check_file(ctx, &l);
+                        checked.insert(key, done.clone());
+                        done
                     }
-                }
-            };
-            out.push(status);
+                };
+                out.push(line(&label, status, detail));
+            }
         }
     }
     Ok(out)
+}
+
+/// Status and detail of one stored file: checksum, then the Parquet footer's row count.
+fn check_file(ctx: &crate::engine::Ctx, l: &Layer) -> (&'static str, String) {
+    match check_layer(&ctx.repo, l, true) {
+        Err(Error::MissingFile { .. }) => return ("missing", "file does not exist".into()),
+        Err(Error::CorruptFile { detail, .. }) => return ("corrupt", detail),
+        Err(e) => return ("corrupt", e.one_line()),
+        Ok(()) => {}
+    }
+    let path = ctx.repo.snapshot_dir(&l.snapshot).join(&l.file);
+    let sql = format!("SELECT sum(num_rows) FROM parquet_file_metadata({})", crate::engine::sql::literal(&path.to_string_lossy()));
+    match ctx.db.query(&sql) {
+        Err(e) => ("corrupt", format!("unreadable Parquet footer: {}", e.one_line())),
+        Ok(rows) => {
+            let n = rows.scalar().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            if n == l.rows {
+                ("ok", format!("checksum ok, {n} rows"))
+            } else {
+                ("mismatch", format!("{n} rows in the file, metadata says {}", l.rows))
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -36,13 +36,19 @@ pub fn required_str(arg: Arg, what: &str) -> Result<String> {
 }
 
 /// The per-table columns shared by `snapshot_create` and `snapshot_tables`.
-pub const TABLE_COLUMNS: [(&str, ColType); 6] = [
+pub const TABLE_COLUMNS: [(&str, ColType); 12] = [
     ("snapshot_id", ColType::Varchar),
     ("schema_name", ColType::Varchar),
     ("table_name", ColType::Varchar),
     ("file", ColType::Varchar),
     ("row_count", ColType::BigInt),
     ("size_bytes", ColType::BigInt),
+    ("status", ColType::Varchar),
+    ("parent_id", ColType::Varchar),
+    ("rows_added", ColType::BigInt),
+    ("rows_removed", ColType::BigInt),
+    ("bytes_written", ColType::BigInt),
+    ("bytes_reused", ColType::BigInt),
 ];
 
 /// The values of `TABLE_COLUMNS` for one table of a snapshot.
@@ -54,6 +60,30 @@ pub fn table_row(m: &Manifest, t: &TableEntry) -> Vec<Val> {
         Val::Str(t.file.clone()),
         Val::I64(t.row_count as i64),
         Val::I64(t.size_bytes as i64),
+        Val::Str(t.status.clone()),
+        t.parent_id.clone().map(Val::Str).unwrap_or(Val::Null),
+        Val::I64(t.rows_added as i64),
+        Val::I64(t.rows_removed as i64),
+        Val::I64(t.written_bytes() as i64),
+        Val::I64(t.bytes_reused as i64),
+    ]
+}
+
+/// The values of `TABLE_COLUMNS` for a table that was gone when the snapshot was taken.
+pub fn deleted_row(m: &Manifest, d: &crate::repo::manifest::DeletedTable) -> Vec<Val> {
+    vec![
+        Val::Str(m.snapshot_id.clone()),
+        Val::Str(d.bucket.clone()),
+        Val::Str(d.table.clone()),
+        Val::Null,
+        Val::I64(0),
+        Val::I64(0),
+        Val::Str("deleted_in_source".into()),
+        Val::Str(d.last_snapshot_id.clone()),
+        Val::I64(0),
+        Val::I64(d.row_count as i64),
+        Val::I64(0),
+        Val::I64(0),
     ]
 }
 

@@ -21,6 +21,9 @@ pub struct ReadSnapshot;
 pub struct Bind {
     id: String,
     columns: Vec<Column>,
+    /// The FROM item that yields the stored columns (one file, or merged layers).
+    from: String,
+    /// The version's base file (its disappearance means the snapshot was dropped).
     path: String,
     /// Row ranges scanned in parallel; empty: one ordered scan. Only when the caller allows
     /// reordering (`SET preserve_insertion_order = false`), as DuckDB's own scans do.
@@ -69,12 +72,26 @@ impl crate::host::table_fn::PartitionSource for Partitions {
 }
 
 
-/// The columns, data file and snapshot id of an entry, after checking its file.
-fn located(ctx: &crate::engine::Ctx, m: &crate::repo::manifest::Manifest, e: &crate::repo::manifest::TableEntry) -> Result<(Vec<Column>, String, String)> {
+/// Where an entry's rows come from, after checking its files.
+struct Located {
+    columns: Vec<Column>,
+    from: String,
+    path: String,
+    single_file: bool,
+    id: String,
+}
+
+fn located(ctx: &crate::engine::Ctx, m: &crate::repo::manifest::Manifest, e: &crate::repo::manifest::TableEntry) -> Result<Located> {
     check_entry(&ctx.repo, m, e, false)?;
-    let path = ctx.repo.snapshot_dir(&m.snapshot_id).join(&e.file);
-    let path = path.to_str().ok_or_else(|| Error::Input("snapshot path is not UTF-8".into()))?.to_string();
-    Ok((e.schema.columns.clone(), path, m.snapshot_id.clone()))
+    let layers = e.effective_layers(&m.snapshot_id);
+    let path = crate::engine::layers::layer_path(&ctx.repo, &layers[0]);
+    Ok(Located {
+        columns: e.schema.columns.clone(),
+        from: crate::engine::layers::source_sql(&ctx.repo, &layers, &e.schema.columns),
+        path,
+        single_file: layers.len() == 1,
+        id: m.snapshot_id.clone(),
+    })
 }
 
 /// A read that fails because the file vanished means the snapshot was dropped under it.
@@ -108,7 +125,7 @@ impl TableFn for ReadSnapshot {
             other => return Err(Error::Input(format!("at must be a TIMESTAMPTZ, got {other:?}"))),
         };
         let settings: Settings = settings(args);
-        let (columns, path, id) = match at {
+        let found = match at {
             None => {
                 let id = required_str(args.positional(0), "snapshot id")?;
                 let table = required_str(args.positional(1), "table name")?;
@@ -130,13 +147,14 @@ impl TableFn for ReadSnapshot {
                 })?
             }
         };
+        let Located { columns, from, path, single_file, id } = found;
         let all: Vec<usize> = (0..columns.len()).collect();
         let reader = args.host.reader()?;
-        let described = reader.conn().describe(&types::select_sql(&columns, &all, &path)).map_err(|e| dropped_meanwhile(&id, &path, e))?;
+        let described = reader.conn().describe(&types::select_sql(&columns, &all, &from)).map_err(|e| dropped_meanwhile(&id, &path, e))?;
         let ordered = args.setting("preserve_insertion_order").is_none_or(|v| v != "false");
         let clash = columns.iter().any(|c| c.name.eq_ignore_ascii_case("file_row_number"));
-        let partitions = if ordered || clash { Vec::new() } else { row_group_ranges(args.host, &path)? };
-        Ok((Bind { id, columns, path, partitions }, Schema::Logical(described)))
+        let partitions = if ordered || clash || !single_file { Vec::new() } else { row_group_ranges(args.host, &path)? };
+        Ok((Bind { id, columns, from, path, partitions }, Schema::Logical(described)))
     }
 
     fn max_threads(bind: &Bind) -> u64 {
@@ -145,7 +163,7 @@ impl TableFn for ReadSnapshot {
 
     fn produce(host: &Arc<Host>, bind: &Bind, columns: &[usize]) -> Result<Produce> {
         if bind.partitions.len() > 1 {
-            let base = types::select_sql(&bind.columns, columns, &bind.path);
+            let base = types::select_sql(&bind.columns, columns, &bind.from);
             let sql = base.replacen(
                 &format!("FROM read_parquet({})", literal(&bind.path)),
                 &format!("FROM read_parquet({}, file_row_number = true)", literal(&bind.path)),
@@ -163,7 +181,7 @@ impl TableFn for ReadSnapshot {
         let lease = host.reader()?;
         let stream = lease
             .conn()
-            .stream(&types::select_sql(&bind.columns, columns, &bind.path))
+            .stream(&types::select_sql(&bind.columns, columns, &bind.from))
             .map_err(|e| dropped_meanwhile(&bind.id, &bind.path, e))?;
         Ok(Produce::Chunks(Box::new(Scan {
             stream: Some(stream),

@@ -1,4 +1,4 @@
-//! `snapshot_create([tables], schema :=, id :=, description :=, created_by :=)`.
+//! `snapshot_create([tables], schema :=, id :=, description :=, created_by :=, incremental :=)`.
 
 use std::sync::Arc;
 
@@ -29,6 +29,7 @@ impl TableFn for SnapshotCreate {
             ("id", ParamType::Varchar),
             ("description", ParamType::Varchar),
             ("created_by", ParamType::Varchar),
+            ("incremental", ParamType::Boolean),
         ]
     }
 
@@ -56,6 +57,7 @@ impl TableFn for SnapshotCreate {
             kind: KIND_MANUAL,
             id_prefix: "snap",
             objects: None,
+            incremental: args.named("incremental").opt_bool("incremental")?,
         };
         if let Some(id) = &req.id {
             crate::repo::layout::validate_id(id)?;

@@ -45,6 +45,12 @@ impl TableFn for SnapshotTables {
                 row.push(Val::StrList(t.schema.primary_key.clone()));
                 rows.push(row);
             }
+            for d in &m.deleted_in_source {
+                let mut row = crate::functions::common::deleted_row(&m, d);
+                row.push(Val::Null);
+                row.push(Val::Null);
+                rows.push(row);
+            }
         }
         Ok(Produce::Rows(rows))
     }

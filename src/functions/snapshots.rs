@@ -32,6 +32,9 @@ impl TableFn for Snapshots {
             ("size_bytes", ColType::BigInt),
             ("path", ColType::Varchar),
             ("pinned", ColType::Boolean),
+            ("parent_id", ColType::Varchar),
+            ("bytes_written", ColType::BigInt),
+            ("bytes_reused", ColType::BigInt),
         ]);
         Ok((settings(args), schema))
     }
@@ -55,6 +58,9 @@ impl TableFn for Snapshots {
                         Val::I64(m.size_bytes() as i64),
                         Val::Str(path),
                         Val::Bool(crate::repo::pin::is_pinned(&repo, &m.snapshot_id)),
+                        m.parent_id.clone().map(Val::Str).unwrap_or(Val::Null),
+                        Val::I64(m.tables.iter().map(|t| t.written_bytes()).sum::<u64>() as i64),
+                        Val::I64(m.tables.iter().map(|t| t.bytes_reused).sum::<u64>() as i64),
                     ]
                 })
                 .collect(),

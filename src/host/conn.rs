@@ -107,6 +107,32 @@ impl Sql for Conn {
     fn query(&self, sql: &str) -> Result<Rows> {
         Conn::query(self, sql)
     }
+
+    fn scan_pairs(&self, sql: &str, f: &mut dyn FnMut(&[i64], &[u64])) -> Result<()> {
+        let mut stream = self.stream(sql)?;
+        while let Some(chunk) = stream.next_chunk()? {
+            let n = chunk.len();
+            if n == 0 {
+                continue;
+            }
+            unsafe {
+                if ffi::duckdb_data_chunk_get_column_count(chunk.0) != 2 {
+                    return Err(Error::Internal("scan_pairs needs two columns".into()));
+                }
+                let (a, b) = (chunk.vector(0), chunk.vector(1));
+                for v in [a, b] {
+                    let validity = ffi::duckdb_vector_get_validity(v);
+                    if !validity.is_null() && (0..n).any(|i| !ffi::duckdb_validity_row_is_valid(validity, i as u64)) {
+                        return Err(Error::Internal("scan_pairs got a NULL".into()));
+                    }
+                }
+                let xs = std::slice::from_raw_parts(ffi::duckdb_vector_get_data(a) as *const i64, n);
+                let ys = std::slice::from_raw_parts(ffi::duckdb_vector_get_data(b) as *const u64, n);
+                f(xs, ys);
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Drop for Conn {

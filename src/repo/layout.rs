@@ -15,6 +15,9 @@ pub const TMP_PREFIX: &str = ".tmp-";
 /// Prefix of a snapshot folder being deleted; never listed, removed by gc.
 pub const DEL_PREFIX: &str = ".del-";
 pub const LOCK_FILE: &str = ".lock";
+/// Replaces metadata.json in a dropped snapshot's folder that later snapshots still
+/// reference files of.
+pub const RETIRED_FILE: &str = "retired.json";
 pub const MAX_ID_LEN: usize = 128;
 /// Longest encoded component kept verbatim; longer ones are shortened with a hash suffix.
 const MAX_COMPONENT: usize = 180;

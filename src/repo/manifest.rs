@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::repo::layout::{check_file_name, Repo};
 
-/// The format this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format this build writes and the newest it reads. Version 2 added incremental
+/// table versions (`layers`, `index`), lineage (`parent_id`) and `deleted_in_source`;
+/// version 1 manifests read as snapshots whose tables are each one self-contained file.
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
@@ -36,7 +38,61 @@ pub struct Manifest {
     /// creation order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub objects: Vec<DbObject>,
+    /// The previous snapshot of the same scope, which this one is incremental against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+    /// Tables the parent had in this scope that no longer existed when this one was taken.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deleted_in_source: Vec<DeletedTable>,
 }
+
+/// A table of the parent's scope that was gone when the snapshot was taken.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DeletedTable {
+    pub catalog: String,
+    pub bucket: String,
+    pub table: String,
+    /// The last snapshot that has the table's data.
+    pub last_snapshot_id: String,
+    pub row_count: u64,
+}
+
+/// A file of another (or this) snapshot folder.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileRef {
+    pub snapshot: String,
+    pub file: String,
+}
+
+/// One stored piece of a table version. A version is a `base` (whole rows, in the source's
+/// row-id order) followed by zero or more `delta`s (rows keyed by the source row id
+/// `__rowid`, `__deleted` marking removed rows); a later layer wins for a row id.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Layer {
+    pub snapshot: String,
+    pub file: String,
+    /// `base` or `delta`.
+    pub kind: String,
+    pub rows: u64,
+    pub size_bytes: u64,
+    pub checksum: String,
+    /// base: `position` (row id = row number in the file) or `column` (in `__rowid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rowids: Option<String>,
+    /// delta: inclusive ranges of blocks (`BLOCK_ROWS` row ids each) whose rows in older
+    /// layers are void; the delta holds every row those blocks now have.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cleared: Vec<[u64; 2]>,
+}
+
+impl Layer {
+    pub fn file_ref(&self) -> FileRef {
+        FileRef { snapshot: self.snapshot.clone(), file: self.file.clone() }
+    }
+}
+
+/// Row ids per block of the fingerprint index and of `cleared` ranges.
+pub const BLOCK_BITS: u32 = 11;
 
 /// A database object other than a table.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -79,6 +135,67 @@ pub struct TableEntry {
     pub indexes: Vec<String>,
     /// `sha256:<hex>` of the data file.
     pub checksum: String,
+    /// Format 2: the layers that make up this version, oldest first; empty means `file`
+    /// alone (format 1, or a full copy without a row-id map).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<Layer>,
+    /// Fingerprints of this version (block sums), for the next incremental snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<FileRef>,
+    /// The snapshot whose version of the table this one was derived from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+    /// `stored` (new data written), `unchanged` (everything referenced).
+    #[serde(default = "stored")]
+    pub status: String,
+    #[serde(default)]
+    pub rows_added: u64,
+    #[serde(default)]
+    pub rows_removed: u64,
+    /// Bytes this snapshot wrote for the table / bytes it references in other snapshots.
+    #[serde(default)]
+    pub bytes_written: u64,
+    #[serde(default)]
+    pub bytes_reused: u64,
+}
+
+fn stored() -> String {
+    "stored".into()
+}
+
+impl TableEntry {
+    /// The layers of this version; a format 1 entry is one base file in `snapshot_id`.
+    pub fn effective_layers(&self, snapshot_id: &str) -> Vec<Layer> {
+        if !self.layers.is_empty() {
+            return self.layers.clone();
+        }
+        vec![Layer {
+            snapshot: snapshot_id.to_string(),
+            file: self.file.clone(),
+            kind: "base".into(),
+            rows: self.row_count,
+            size_bytes: self.size_bytes,
+            checksum: self.checksum.clone(),
+            rowids: None,
+            cleared: Vec::new(),
+        }]
+    }
+
+    /// Bytes the snapshot stored for this table (format 1: its one file).
+    pub fn written_bytes(&self) -> u64 {
+        if self.layers.is_empty() {
+            self.size_bytes
+        } else {
+            self.bytes_written
+        }
+    }
+
+    /// Every file this version needs, with the snapshot folder holding it.
+    pub fn referenced_files(&self, snapshot_id: &str) -> Vec<FileRef> {
+        let mut out: Vec<FileRef> = self.effective_layers(snapshot_id).iter().map(Layer::file_ref).collect();
+        out.extend(self.index.clone());
+        out
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -132,7 +249,9 @@ impl Manifest {
             return Err(bad(format!("it names snapshot '{}'", m.snapshot_id)));
         }
         for t in &m.tables {
-            if !check_file_name(&t.file) {
+            let refs = t.referenced_files(id);
+            let unsafe_ref = refs.iter().any(|r| !check_file_name(&r.file) || crate::repo::layout::validate_id(&r.snapshot).is_err());
+            if unsafe_ref || (t.layers.is_empty() && !check_file_name(&t.file)) {
                 return Err(bad(format!("table {}.{} has an unsafe file name", t.bucket, t.table)));
             }
         }
@@ -281,6 +400,8 @@ mod tests {
             scope: Scope { kind: "tables".into(), schema: None },
             tables: vec![],
             objects: vec![],
+            parent_id: None,
+            deleted_in_source: vec![],
         }
     }
 

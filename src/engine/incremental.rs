@@ -1,0 +1,278 @@
+//! Writing one table version inside snapshot_create's transaction: a full copy, or — when
+//! an earlier snapshot has the table with the same columns — only what changed since then.
+//!
+//! Unchanged is decided by fingerprints (see `fingerprint`): the live table is hashed once
+//! (a scan, no writing) and compared with the parent version's stored block sums; an
+//! unchanged table references the parent's files. Changed rows are located by the sketch
+//! and stored as a delta (`__snap_rowid`, `__snap_deleted`, columns); changes too large to
+//! locate are stored as whole blocks. A chain is compacted into a new full copy when it gets
+//! long or its deltas outweigh half the table.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::engine::catalog::{TableDef, TableRef};
+use crate::engine::fingerprint::{self, Fingerprint, Scanned};
+use crate::engine::layers::{self, DELETED, ROWID};
+use crate::engine::sql::{ident, literal, Sql};
+use crate::engine::types;
+use crate::error::{Error, Result};
+use crate::repo::layout::Repo;
+use crate::repo::manifest::{FileRef, Layer, Manifest, TableEntry, BLOCK_BITS};
+
+/// Deltas after which the next snapshot of a table is a full copy again.
+pub const MAX_CHAIN: usize = 64;
+
+/// The version of the table an incremental snapshot is taken against.
+pub struct Prior<'a> {
+    pub manifest: &'a Manifest,
+    pub entry: &'a TableEntry,
+}
+
+/// What was written for one table (files are in the snapshot's temporary folder).
+pub struct Written {
+    pub row_count: u64,
+    pub layers: Vec<Layer>,
+    /// Files written into this snapshot's folder: (name, counts as data).
+    pub own_files: Vec<String>,
+    pub index: Option<FileRef>,
+    pub parent_id: Option<String>,
+    pub status: &'static str,
+    pub rows_added: u64,
+    pub rows_removed: u64,
+    /// A sketch made obsolete by this version's own (deleted after publishing).
+    pub obsolete_sketch: Option<PathBuf>,
+}
+
+pub struct Job<'a> {
+    pub db: &'a dyn Sql,
+    pub repo: &'a Repo,
+    pub id: &'a str,
+    pub dir: &'a Path,
+    pub table: &'a TableRef,
+    pub def: &'a TableDef,
+    pub file: &'a str,
+    pub hash_id: &'a str,
+    pub incremental: bool,
+}
+
+fn path_str(p: &Path) -> Result<String> {
+    p.to_str().map(str::to_string).ok_or_else(|| Error::Input(format!("snapshot path {} is not UTF-8", p.display())))
+}
+
+fn same_columns(a: &TableEntry, def: &TableDef) -> bool {
+    a.schema.columns.len() == def.columns.len()
+        && a.schema.columns.iter().zip(&def.columns).all(|(x, y)| x.name == y.name && x.ty == y.ty && x.stored_as == y.stored_as)
+}
+
+fn index_name(file: &str) -> String {
+    format!("{}.idx", file.trim_end_matches(".parquet"))
+}
+
+fn write_fingerprint(dir: &Path, file: &str, fp: &Fingerprint) -> Result<String> {
+    let name = index_name(file);
+    let path = dir.join(&name);
+    fs::write(&path, fingerprint::encode_index(fp)).map_err(|e| Error::io(&path, e))?;
+    if let Some(s) = &fp.sketch {
+        let sp = fingerprint::sketch_path(&path);
+        fs::write(&sp, fingerprint::encode_sketch(&fp.hash_id, s)).map_err(|e| Error::io(&sp, e))?;
+    }
+    Ok(name)
+}
+
+/// Fingerprints the parent version: its stored index when it matches this DuckDB, else by
+/// reading its files (once per chain: the result is stored with the new version).
+fn parent_fingerprint(job: &Job, prior: &Prior, width: usize) -> Result<(Fingerprint, bool)> {
+    if let Some(ix) = &prior.entry.index {
+        let path = job.repo.snapshot_dir(&ix.snapshot).join(&ix.file);
+        if let Some(fp) = fingerprint::load(&path, job.hash_id) {
+            return Ok((fp, true));
+        }
+    }
+    let layers = prior.entry.effective_layers(&prior.manifest.snapshot_id);
+    let columns = &prior.entry.schema.columns;
+    let from = format!("({}) AS __snap_v", layers::rows_sql(job.repo, &layers, columns));
+    let sql = fingerprint::pairs_sql(columns, "__snap_r", &from, |c| format!("CAST({} AS {})", ident(&c.name), c.ty));
+    let scanned = fingerprint::scan(job.db, &sql, job.hash_id, width, None)?;
+    Ok((scanned.fp, false))
+}
+
+/// Writes the table: incremental against `prior` when possible, else a full copy.
+pub fn write_table(job: &Job, prior: Option<Prior>) -> Result<Written> {
+    let t = job.table;
+    let stats = job.db.query(&format!("SELECT count(*), max(rowid) FROM {}", t.sql()))?;
+    let row = stats.rows.first().cloned().unwrap_or_default();
+    let count: u64 = row.first().cloned().flatten().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let max_rowid: Option<u64> = row.get(1).cloned().flatten().and_then(|v| v.parse().ok());
+    let dense = max_rowid.is_none_or(|m| m + 1 == count);
+
+    let usable = prior.as_ref().filter(|p| {
+        job.incremental
+            && same_columns(p.entry, job.def)
+            && !layers::uses_reserved_names(&job.def.columns)
+            && p.entry.effective_layers(&p.manifest.snapshot_id).len() <= MAX_CHAIN
+    });
+    let Some(prior) = usable else {
+        let parent_rows = prior.as_ref().map(|p| p.entry.row_count).unwrap_or(0);
+        return full_copy(job, dense, None, prior.map(|p| p.manifest.snapshot_id.clone()), count, parent_rows);
+    };
+
+    let width = fingerprint::sketch_width(count);
+    let (parent, parent_stored) = parent_fingerprint(job, &prior, width)?;
+    let also = parent.sketch.as_ref().map(|s| s.width);
+    let live = fingerprint::pairs_sql(&job.def.columns, "rowid", &t.sql(), fingerprint::live_value);
+    let cur = fingerprint::scan(job.db, &live, job.hash_id, width, also)?;
+    let changes = fingerprint::compare(&cur, &parent);
+    let parent_layers = prior.entry.effective_layers(&prior.manifest.snapshot_id);
+    let parent_id = Some(prior.manifest.snapshot_id.clone());
+    let parent_index_path = prior.entry.index.as_ref().map(|ix| job.repo.snapshot_dir(&ix.snapshot).join(&ix.file));
+
+    if changes.is_empty() {
+        // reference everything; keep the parent's index, or store the one just computed
+        let (index, own_files) = if parent_stored {
+            (prior.entry.index.clone(), Vec::new())
+        } else {
+            let name = write_fingerprint(job.dir, job.file, &parent)?;
+            (Some(FileRef { snapshot: job.id.to_string(), file: name.clone() }), vec![name])
+        };
+        return Ok(Written {
+            row_count: count,
+            layers: parent_layers,
+            own_files,
+            index,
+            parent_id,
+            status: "unchanged",
+            rows_added: 0,
+            rows_removed: 0,
+            obsolete_sketch: None,
+        });
+    }
+
+    let delta_rows = changes.upserts.len() as u64 + changes.deletes.len() as u64 + ((changes.whole_blocks.len() as u64) << BLOCK_BITS);
+    let chain_rows: u64 = parent_layers[1..].iter().map(|l| l.rows).sum();
+    if delta_rows.saturating_mul(2) > count.max(1) || (chain_rows + delta_rows).saturating_mul(2) > parent_layers[0].rows.max(count) {
+        // too much changed: a new full copy is smaller and faster to read
+        let mut w = full_copy(job, dense, Some(&cur), parent_id, count, prior.entry.row_count)?;
+        w.rows_added = changes.rows_added;
+        w.rows_removed = changes.rows_removed;
+        w.obsolete_sketch = parent_index_path.map(|p| fingerprint::sketch_path(&p));
+        return Ok(w);
+    }
+
+    let delta_file = format!("{}.delta.parquet", job.file.trim_end_matches(".parquet"));
+    let rows = write_delta(job, &changes, &delta_file)?;
+    let mut layers = parent_layers;
+    layers.push(Layer {
+        snapshot: job.id.to_string(),
+        file: delta_file.clone(),
+        kind: "delta".into(),
+        rows,
+        size_bytes: 0,
+        checksum: String::new(),
+        rowids: None,
+        cleared: ranges(&changes.whole_blocks),
+    });
+    let index = write_fingerprint(job.dir, job.file, &cur.fp)?;
+    Ok(Written {
+        row_count: count,
+        layers,
+        own_files: vec![delta_file, index.clone()],
+        index: Some(FileRef { snapshot: job.id.to_string(), file: index }),
+        parent_id,
+        status: "stored",
+        rows_added: changes.rows_added,
+        rows_removed: changes.rows_removed,
+        obsolete_sketch: parent_index_path.map(|p| fingerprint::sketch_path(&p)),
+    })
+}
+
+/// Consecutive block numbers as inclusive ranges.
+fn ranges(blocks: &[u64]) -> Vec<[u64; 2]> {
+    let mut out: Vec<[u64; 2]> = Vec::new();
+    for &b in blocks {
+        match out.last_mut() {
+            Some(r) if r[1] + 1 == b => r[1] = b,
+            _ => out.push([b, b]),
+        }
+    }
+    out
+}
+
+fn full_copy(job: &Job, dense: bool, fp: Option<&Scanned>, parent_id: Option<String>, count: u64, parent_rows: u64) -> Result<Written> {
+    let t = job.table;
+    let path = path_str(&job.dir.join(job.file))?;
+    // row ids are positions unless the table has gaps (deleted rows not yet compacted)
+    let rowid_col = if dense || layers::uses_reserved_names(&job.def.columns) { String::new() } else { format!(", rowid AS {ROWID}") };
+    let rows = job.db.query(&format!(
+        "COPY (SELECT {}{rowid_col} FROM {}) TO {} (FORMAT PARQUET, COMPRESSION ZSTD)",
+        types::write_list(&job.def.columns),
+        t.sql(),
+        literal(&path)
+    ))?;
+    let row_count = rows.scalar().and_then(|v| v.parse::<u64>().ok()).unwrap_or(count);
+    let mut own_files = vec![job.file.to_string()];
+    let index = match fp {
+        Some(s) => {
+            let name = write_fingerprint(job.dir, job.file, &s.fp)?;
+            own_files.push(name.clone());
+            Some(FileRef { snapshot: job.id.to_string(), file: name })
+        }
+        None => None,
+    };
+    Ok(Written {
+        row_count,
+        layers: vec![Layer {
+            snapshot: job.id.to_string(),
+            file: job.file.to_string(),
+            kind: "base".into(),
+            rows: row_count,
+            size_bytes: 0,
+            checksum: String::new(),
+            rowids: Some(if rowid_col.is_empty() { "position" } else { "column" }.into()),
+            cleared: Vec::new(),
+        }],
+        own_files,
+        index,
+        parent_id,
+        status: "stored",
+        rows_added: row_count,
+        rows_removed: parent_rows,
+        obsolete_sketch: None,
+    })
+}
+
+/// Writes the changed rows (and deletion markers) ordered by row id; returns its row count.
+fn write_delta(job: &Job, changes: &fingerprint::Changes, file: &str) -> Result<u64> {
+    let t = job.table;
+    let list_file = |name: &str, ids: &[u64]| -> Result<String> {
+        let p = job.dir.join(name);
+        let mut text = String::with_capacity(ids.len() * 8 + 2);
+        text.push_str("r\n");
+        for i in ids {
+            text.push_str(&i.to_string());
+            text.push('\n');
+        }
+        fs::write(&p, text).map_err(|e| Error::io(&p, e))?;
+        path_str(&p)
+    };
+    let ups = list_file(".rows-upsert.csv", &changes.upserts)?;
+    let dels = list_file(".rows-delete.csv", &changes.deletes)?;
+    let read_list = |p: &str| format!("(SELECT r FROM read_csv({}, header = true, columns = {{'r': 'BIGINT'}}))", literal(p));
+    let mut pick = vec![format!("rowid IN {}", read_list(&ups))];
+    for [a, b] in ranges(&changes.whole_blocks) {
+        pick.push(format!("(rowid >> {BLOCK_BITS}) BETWEEN {a} AND {b}"));
+    }
+    let out = path_str(&job.dir.join(file))?;
+    let sql = format!(
+        "COPY (SELECT * FROM (SELECT rowid AS {ROWID}, false AS {DELETED}, {} FROM {} WHERE {} UNION ALL BY NAME SELECT r AS {ROWID}, true AS {DELETED} FROM {}) ORDER BY {ROWID}) TO {} (FORMAT PARQUET, COMPRESSION ZSTD)",
+        types::write_list(&job.def.columns),
+        t.sql(),
+        pick.join(" OR "),
+        read_list(&dels),
+        literal(&out)
+    );
+    let result = job.db.query(&sql);
+    let _ = fs::remove_file(&ups);
+    let _ = fs::remove_file(&dels);
+    Ok(result?.scalar().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
+}
