@@ -78,7 +78,7 @@ def main():
                 pair.reverse()
             for kind, r in pair:
                 if kind == "ext":
-                    create_ext.append(timed(lambda: con.execute(f"CALL snapshot_create('bench', id := 'b{r}')").fetchall()))
+                    create_ext.append(timed(lambda: con.execute(f"CALL snapshot_create('bench', id := 'b{r}', incremental := false)").fetchall()))
                 else:
                     path = f"{work}/copy{r}.parquet"
                     create_copy.append(timed(lambda: con.execute(

@@ -34,10 +34,12 @@ def test_create_returns_one_row_per_table_and_writes_adr_layout(con, tmp_path):
     make_customers(con)
     con.execute("CREATE TABLE main.other AS SELECT 1 AS x")
     out = rows(con, "CALL snapshot_create(['in_c_customers.customers', 'other'], id := 'before_refactor', description := 'Before major refactoring')")
-    assert out == [
-        ("before_refactor", "in_c_customers", "customers", "in_c_customers.customers.parquet", 1000, out[0][5]),
-        ("before_refactor", "main", "other", "main.other.parquet", 1, out[1][5]),
+    assert [r[:5] + r[6:10] for r in out] == [
+        ("before_refactor", "in_c_customers", "customers", "in_c_customers.customers.parquet", 1000, "stored", None, 1000, 0),
+        ("before_refactor", "main", "other", "main.other.parquet", 1, "stored", None, 1, 0),
     ]
+    # the first snapshot of a table is a full copy: everything written, nothing reused
+    assert [(r[5] == r[10], r[11]) for r in out] == [(True, 0), (True, 0)]
     folder = tmp_path / "snaps" / "memory" / "before_refactor"
     assert sorted(os.listdir(folder)) == ["in_c_customers.customers.parquet", "main.other.parquet", "metadata.json"]
     assert out[0][5] == os.path.getsize(folder / "in_c_customers.customers.parquet")
@@ -68,6 +70,7 @@ def test_snapshots_lists_newest_first_with_typed_columns(con):
         "snapshot_id": "VARCHAR", "created_at": "TIMESTAMP WITH TIME ZONE", "created_by": "VARCHAR", "type": "VARCHAR",
         "description": "VARCHAR", "project_id": "VARCHAR", "branch": "VARCHAR", "table_count": "BIGINT",
         "row_count": "BIGINT", "size_bytes": "BIGINT", "path": "VARCHAR", "pinned": "BOOLEAN",
+        "parent_id": "VARCHAR", "bytes_written": "BIGINT", "bytes_reused": "BIGINT",
     }
     got = rows(con, "SELECT snapshot_id, created_by, type, table_count, row_count FROM snapshots()")
     assert got[0] == ("b", "alice", "manual", 1, 1000)
@@ -326,8 +329,10 @@ def test_format_doc_recipe_reads_a_snapshot_without_the_extension(con, tmp_path)
     con.execute("CALL snapshot_create('exotic', id := 'ex')")
     snap = tmp_path / "snaps" / "memory" / "ex"
     meta = json.loads((snap / "metadata.json").read_text())
-    assert meta["format_version"] <= 1
+    assert meta["format_version"] <= 2
     t = meta["tables"][0]
+    # a full snapshot's table is one base layer: the file itself
+    assert [(l["kind"], l["file"]) for l in t["layers"]] == [("base", t["file"])]
     assert "sha256:" + hashlib.sha256((snap / t["file"]).read_bytes()).hexdigest() == t["checksum"]
     stored = {c["name"]: c.get("stored_as") for c in t["schema"]["columns"]}
     assert stored == {"h": "VARCHAR", "iv": "VARCHAR", "tz": "VARCHAR", "l": None, "s": "VARCHAR"}

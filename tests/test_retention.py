@@ -29,7 +29,7 @@ def backdate(folder, stamp):
 
 def make_history(con, repo_dir, stamps):
     for i, stamp in enumerate(stamps):
-        con.execute(f"CALL snapshot_create('t', id := 'h{i}')")
+        con.execute(f"CALL snapshot_create('t', id := 'h{i}', incremental := false)")
         backdate(repo_dir / f"h{i}", stamp)
 
 
@@ -116,7 +116,7 @@ def test_verify_reports_each_fault(repo):
     con, d = repo
     con.execute("CREATE TABLE u AS SELECT 'x' AS v")
     for i in range(5):
-        con.execute(f"CALL snapshot_create(['t', 'u'], id := 'v{i}')")
+        con.execute(f"CALL snapshot_create(['t', 'u'], id := 'v{i}', incremental := false)")
     assert {r[0] for r in rows(con, "SELECT status FROM snapshot_verify(NULL)")} == {"ok"}
     os.remove(d / "v1" / "main.t.parquet")
     p = d / "v2" / "main.t.parquet"
@@ -188,7 +188,7 @@ def test_disk_full_leaves_nothing_behind(tmp_path):
         con.execute("CALL snapshot_create('big', id := 'small')")
         resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, resource.RLIM_INFINITY))
         try:
-            con.execute("CALL snapshot_create('big', id := 'too_big')")
+            con.execute("CALL snapshot_create('big', id := 'too_big', incremental := false)")
             print("no error")
         except duckdb.Error as e:
             print("error:", str(e).splitlines()[0])
@@ -253,7 +253,7 @@ def test_full_file_system_leaves_nothing_behind(repo, tmp_path):
         con.execute("CREATE TABLE big AS SELECT range AS id, md5(range::VARCHAR) AS s FROM range(500000)")
         con.execute("CALL snapshot_create('t', id := 'fits')")
         with pytest.raises(duckdb.Error, match="snapshot_create"):
-            con.execute("CALL snapshot_create('big', id := 'too_big')")
+            con.execute("CALL snapshot_create('big', id := 'too_big', incremental := false)")
         assert sorted(os.listdir(small / "memory")) == [".lock", "fits"]
         assert rows(con, "SELECT status FROM snapshot_verify(NULL)") == [("ok",)]
         # and the repository still works once there is room again

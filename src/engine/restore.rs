@@ -91,7 +91,28 @@ pub fn find_entry<'m>(m: &'m Manifest, name: &str) -> Result<&'m TableEntry> {
             }
         }
     }
+    if let Some(d) = find_deleted(m, name) {
+        return Err(Error::Input(format!(
+            "table {}.{} was deleted in the source before snapshot '{}'; its last version is in snapshot '{}'",
+            crate::repo::layout::printable(&d.bucket),
+            crate::repo::layout::printable(&d.table),
+            m.snapshot_id,
+            d.last_snapshot_id
+        )));
+    }
     Err(Error::TableNotInSnapshot { table: crate::repo::layout::printable(name), id: m.snapshot_id.clone() })
+}
+
+/// A table the snapshot records as deleted in the source (`name` as in `find_entry`).
+pub fn find_deleted<'m>(m: &'m Manifest, name: &str) -> Option<&'m crate::repo::manifest::DeletedTable> {
+    let parts = split_qualified(name)?;
+    let eq = |a: &str, b: &str| a.to_lowercase() == b.to_lowercase();
+    m.deleted_in_source.iter().find(|d| match parts.as_slice() {
+        [table] => eq(&d.table, table),
+        [schema, table] => eq(&d.bucket, schema) && eq(&d.table, table),
+        [cat, schema, table] => (eq(&d.catalog, cat) || eq(&m.database, cat)) && eq(&d.bucket, schema) && eq(&d.table, table),
+        _ => false,
+    })
 }
 
 /// Where restored things go: catalog and schema mapping of one call.
@@ -147,6 +168,14 @@ pub fn restore(ctx: &Ctx, req: &RestoreRequest) -> Result<RestoreOutcome> {
                 Some(s) if split_qualified(name).is_some_and(|p| p.len() == 1) => format!("{}.{}", ident(s), name),
                 _ => name.clone(),
             };
+            if find_entry(&m, &qualified).is_err() {
+                if let Some(d) = find_deleted(&m, &qualified) {
+                    // gone from the source when this snapshot was taken: its last version
+                    let mut from_last = req.clone();
+                    from_last.id = d.last_snapshot_id.clone();
+                    return restore(ctx, &from_last);
+                }
+            }
             vec![find_entry(&m, &qualified)?]
         }
         None => m.tables.iter().filter(|t| in_schema(&t.bucket)).collect(),

@@ -111,7 +111,9 @@ pub fn verify(ctx: &crate::engine::Ctx, id: Option<&str>) -> Result<Vec<FileStat
             }
         };
         for t in &m.tables {
-            for l in t.effective_layers(&id) {
+            let layers = t.effective_layers(&id);
+            let whole = layers.len() == 1;
+            for l in layers {
                 let label = if l.snapshot == id { l.file.clone() } else { format!("{}/{}", l.snapshot, l.file) };
                 let key = l.file_ref();
                 let (status, detail) = match checked.get(&key) {
@@ -121,6 +123,12 @@ pub fn verify(ctx: &crate::engine::Ctx, id: Option<&str>) -> Result<Vec<FileStat
                         checked.insert(key, done.clone());
                         done
                     }
+                };
+                // one file is the whole table: its rows are the table's rows
+                let (status, detail) = if whole && status == "ok" && l.rows != t.row_count {
+                    ("mismatch", format!("{} rows in the file, metadata says {}", l.rows, t.row_count))
+                } else {
+                    (status, detail)
                 };
                 out.push(line(&label, status, detail));
             }

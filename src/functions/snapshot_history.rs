@@ -34,6 +34,12 @@ impl TableFn for SnapshotHistory {
             ("row_count", ColType::BigInt),
             ("size_bytes", ColType::BigInt),
             ("row_count_change", ColType::BigInt),
+            ("status", ColType::Varchar),
+            ("parent_id", ColType::Varchar),
+            ("rows_added", ColType::BigInt),
+            ("rows_removed", ColType::BigInt),
+            ("bytes_written", ColType::BigInt),
+            ("bytes_reused", ColType::BigInt),
         ]);
         Ok((Bind { settings: settings(args), table }, schema))
     }
@@ -53,6 +59,12 @@ impl TableFn for SnapshotHistory {
                 Val::I64(e.row_count as i64),
                 Val::I64(e.size_bytes as i64),
                 change,
+                Val::Str(e.status.clone()),
+                e.parent_id.clone().map(Val::Str).unwrap_or(Val::Null),
+                Val::I64(e.rows_added as i64),
+                Val::I64(e.rows_removed as i64),
+                Val::I64(e.written_bytes() as i64),
+                Val::I64(e.bytes_reused as i64),
             ]);
         }
         Ok(Produce::Rows(rows))

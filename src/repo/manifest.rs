@@ -267,8 +267,9 @@ impl Manifest {
         self.tables.iter().map(|t| t.row_count).sum()
     }
 
+    /// Bytes this snapshot stored itself (shared files count where they were written).
     pub fn size_bytes(&self) -> u64 {
-        self.tables.iter().map(|t| t.size_bytes).sum()
+        self.tables.iter().map(|t| t.written_bytes()).sum()
     }
 }
 

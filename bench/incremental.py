@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Incremental benchmark: 30 daily snapshots of a table with 1% of its rows changed per day,
+once with the changes scattered uniformly and once clustered in the newest rows; plus an
+unchanged table, 10% changed, reading/restoring the 30th snapshot of the chain against a full
+snapshot of the same rows, and diffing two neighbouring snapshots. Writes
+bench/results-incremental.md.
+
+    BENCH_ROWS=1000000 python bench/incremental.py
+"""
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+
+import duckdb
+
+from bench import TABLE_SQL, ROWS, timed, write_report
+
+EXT = os.environ.get("SNAPSHOT_EXTENSION", "build/release/snapshot.duckdb_extension")
+DAYS = int(os.environ.get("BENCH_DAYS", "30"))
+REPS = int(os.environ.get("BENCH_REPS", "3"))
+OUT = os.environ.get("BENCH_OUT", os.path.join(os.path.dirname(os.path.abspath(__file__)), "results-incremental.md"))
+
+SCAN = ("SELECT count(*), sum(id), sum(customer_id), sum(amount), max(created_at), sum(length(name)), "
+        "sum(length(token)), count(*) FILTER (WHERE flag), sum(length(note)) FROM {src}")
+
+
+def du(path):
+    return int(subprocess.run(["du", "-sb", path], capture_output=True, text=True).stdout.split()[0])
+
+
+def med(xs):
+    return statistics.median(xs)
+
+
+def change(con, day, mode, fraction):
+    """Changes `fraction` of the rows: scattered over the whole table, or among the newest."""
+    every = int(round(1 / fraction))
+    if mode == "scattered":
+        con.execute(f"UPDATE bench SET customer_id = customer_id + 1, note = note || 'x' WHERE hash(id, {day}) % {every} = 0")
+    else:
+        n = int(ROWS * fraction)
+        top = con.execute("SELECT max(id) FROM bench").fetchall()[0][0]
+        # half new rows appended, half updates of the newest 5%
+        con.execute(f"INSERT INTO bench SELECT id + {top} + 1, customer_id, amount, created_at, name, token, flag, note FROM bench WHERE id < {n // 2}")
+        con.execute(f"UPDATE bench SET customer_id = customer_id + 1 WHERE id > {top} - {ROWS // 20} AND hash(id, {day}) % 10 = 0 AND id <= {top}")
+
+
+def run_chain(work, mode):
+    """Creates DAYS daily snapshots; returns per-day times and sizes."""
+    db = os.path.join(work, f"{mode}.duckdb")
+    con = duckdb.connect(db, config={"allow_unsigned_extensions": "true"})
+    con.execute(f"LOAD '{os.path.abspath(EXT)}'")
+    repo_root = os.path.join(work, f"snaps-{mode}")
+    con.execute(f"SET snapshot_directory = '{repo_root}'")
+    con.execute(TABLE_SQL)
+    con.execute("CHECKPOINT")
+    times = []
+    for day in range(1, DAYS + 1):
+        if day > 1:
+            change(con, day, mode, 0.01)
+            con.execute("CHECKPOINT")
+        times.append(timed(lambda: con.execute(f"CALL snapshot_create('bench', id := 'day{day:02d}')").fetchall()))
+    repo = os.path.join(repo_root, os.listdir(repo_root)[0])
+    chain_bytes = du(repo)
+    full_bytes = con.execute("SELECT bytes_written FROM snapshots() WHERE snapshot_id = 'day01'").fetchall()[0][0]
+    return con, repo, times, chain_bytes, full_bytes
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="snapincr-", dir=os.environ.get("BENCH_DIR"))
+    lines = ["# Incremental benchmark", ""]
+    try:
+        version = duckdb.__version__
+        cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
+        lines += [f"Machine: {cpu}, {os.cpu_count()} cores; DuckDB {version} (Python); {ROWS:,} rows x 8 columns "
+                  f"(the table of bench/bench.py); {DAYS} daily snapshots; times are medians of {REPS} repetitions "
+                  "where repeated.", ""]
+        rows = []
+        for mode in ("scattered", "clustered"):
+            con, repo, times, chain_bytes, full_bytes = run_chain(work, mode)
+            unchanged_t = [timed(lambda r=r: con.execute(f"CALL snapshot_create('bench', id := 'same{r}')").fetchall()) for r in range(REPS)]
+            # a full copy of today's rows, for reading, restoring and time comparisons
+            full_t = [timed(lambda r=r: con.execute(f"CALL snapshot_create('bench', id := 'full{r}', incremental := false)").fetchall()) for r in range(REPS)]
+            read_full, read_chain, rest_full, rest_chain = [], [], [], []
+            for r in range(REPS):
+                read_full.append(timed(lambda: con.execute(SCAN.format(src="read_snapshot('full0', 'bench')")).fetchall()))
+                read_chain.append(timed(lambda: con.execute(SCAN.format(src=f"read_snapshot('day{DAYS:02d}', 'bench')")).fetchall()))
+                rest_full.append(timed(lambda: con.execute("CALL snapshot_restore('full0', 'bench', target := 'rf')").fetchall()))
+                con.execute("DROP TABLE rf")
+                rest_chain.append(timed(lambda: con.execute(f"CALL snapshot_restore('day{DAYS:02d}', 'bench', target := 'rc')").fetchall()))
+                con.execute("DROP TABLE rc")
+            a = con.execute(SCAN.format(src="read_snapshot('full0', 'bench')")).fetchall()
+            b = con.execute(SCAN.format(src=f"read_snapshot('day{DAYS:02d}', 'bench')")).fetchall()
+            assert a == b, "the 30th snapshot must read back the same rows as a full copy"
+            diff_t = timed(lambda: con.execute(f"SELECT count(*) FROM snapshot_diff('day{DAYS - 1:02d}', 'day{DAYS:02d}', 'bench')").fetchall())
+            read_two = timed(lambda: [con.execute(SCAN.format(src=f"read_snapshot('{s}', 'bench')")).fetchall() for s in (f"day{DAYS - 1:02d}", f"day{DAYS:02d}")])
+            # 10% changed, against a version that has its fingerprint (a forced full copy has none)
+            con.execute("CALL snapshot_create('bench', id := 'pre10')")
+            change(con, 99, mode, 0.10)
+            con.execute("CHECKPOINT")
+            ten_t = timed(lambda: con.execute("CALL snapshot_create('bench', id := 'ten')").fetchall())
+            ten_kind = con.execute("SELECT status, bytes_written FROM snapshot_tables('ten')").fetchall()[0]
+            con.close()
+            incr = times[1:]
+            f = med(full_t)
+            rows.append((mode, f, times[0], med(incr), max(incr), med(unchanged_t), ten_t, ten_kind, chain_bytes, full_bytes,
+                         med(read_full), med(read_chain), med(rest_full), med(rest_chain), diff_t, read_two))
+        lines += ["| figure | scattered | clustered | target |", "|---|---|---|---|"]
+        def row(label, fn, target):
+            lines.append(f"| {label} | {fn(rows[0])} | {fn(rows[1])} | {target} |")
+        row(f"repository after {DAYS} daily snapshots / one full snapshot", lambda r: f"{r[8] / 1e6:.0f} MB / {r[9] / 1e6:.0f} MB = **{r[8] / r[9]:.2f}x**", "<= 1.5x")
+        row("full snapshot (`incremental := false`)", lambda r: f"{r[1]:.2f} s", "")
+        row("incremental, 1% changed (median, max of days 2-30)", lambda r: f"{r[3]:.2f} s ({r[4]:.2f}) = **{r[3] / r[1]:.0%}**", "<= 30%")
+        row("incremental, unchanged", lambda r: f"{r[5]:.2f} s = **{r[5] / r[1]:.0%}**", "<= 15%")
+        row("incremental, 10% changed", lambda r: f"{r[6]:.2f} s = {r[6] / r[1]:.0%} ({r[7][0]}, {r[7][1] / 1e6:.0f} MB)", "")
+        row(f"read_snapshot full scan: day {DAYS} vs a full copy", lambda r: f"{r[11]:.2f} s vs {r[10]:.2f} s = **{r[11] / r[10]:.2f}x**", "<= 1.5x")
+        row(f"snapshot_restore: day {DAYS} vs a full copy", lambda r: f"{r[13]:.2f} s vs {r[12]:.2f} s = **{r[13] / r[12]:.2f}x**", "<= 1.5x")
+        row(f"snapshot_diff day {DAYS - 1} -> {DAYS} vs reading both once", lambda r: f"{r[14]:.2f} s vs {r[15]:.2f} s = {r[14] / r[15]:.2f}x", "small multiple")
+        lines += ["", "Scattered: each day `UPDATE` of 1% of the rows chosen by hash over the whole table. Clustered: each day",
+                  "0.5% new rows appended and 0.5% of the rows updated among the newest 5%. The repository size is `du -sb`",
+                  "of the whole repository folder (data, metadata, indexes, the one kept sketch).", ""]
+        write_report(lines, OUT)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
