@@ -139,8 +139,10 @@ fn write_snapshot(
     scope: Scope,
 ) -> Result<(Manifest, Vec<std::path::PathBuf>)> {
     let db = ctx.db;
+    let started = std::time::Instant::now();
     let duckdb_version = db.query("SELECT version()")?.scalar().unwrap_or("unknown").to_string();
     let history = crate::engine::list::manifests(&ctx.repo)?;
+    crate::engine::trace("list snapshots", started);
     let parent = history.iter().find(|m| m.database == ctx.database && m.scope == scope && scope.kind != "tables").cloned();
     let hash_id = crate::engine::fingerprint::hash_id(&duckdb_version);
     let plan = Plan { id, dir, history: &history, hash_id: &hash_id, incremental: req.incremental.unwrap_or(true) };
@@ -162,6 +164,7 @@ fn write_snapshot(
         }
     }
     let (written, mut objects) = copied?;
+    crate::engine::trace("tables written, committed", started);
     if req.objects.is_none() {
         let catalog = targets.first().map(|t| t.catalog.clone()).unwrap_or_else(|| ctx.database.clone());
         crate::engine::objects::add_macro_defaults(db, &catalog, &mut objects);
@@ -209,6 +212,7 @@ fn write_snapshot(
         obsolete.extend(w.obsolete_sketch.filter(|p| !p.starts_with(dir)));
         tables.push(t);
     }
+    crate::engine::trace("files synced and checksummed", started);
     let deleted_in_source = match &parent {
         Some(p) if scope.kind != "tables" => p
             .tables

@@ -100,6 +100,7 @@ fn parent_fingerprint(job: &Job, prior: &Prior, width: usize) -> Result<(Fingerp
 /// Writes the table: incremental against `prior` when possible, else a full copy.
 pub fn write_table(job: &Job, prior: Option<Prior>) -> Result<Written> {
     let t = job.table;
+    let started = std::time::Instant::now();
     let stats = job.db.query(&format!("SELECT count(*), max(rowid) FROM {}", t.sql()))?;
     let row = stats.rows.first().cloned().unwrap_or_default();
     let count: u64 = row.first().cloned().flatten().and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -119,10 +120,13 @@ pub fn write_table(job: &Job, prior: Option<Prior>) -> Result<Written> {
 
     let width = fingerprint::sketch_width(count);
     let (parent, parent_stored) = parent_fingerprint(job, &prior, width)?;
+    crate::engine::trace("parent fingerprint", started);
     let also = parent.sketch.as_ref().map(|s| s.width);
     let live = fingerprint::pairs_sql(&job.def.columns, "rowid", &t.sql(), fingerprint::live_value);
     let cur = fingerprint::scan(job.db, &live, job.hash_id, width, also)?;
+    crate::engine::trace("live fingerprint", started);
     let changes = fingerprint::compare(&cur, &parent);
+    crate::engine::trace("compared", started);
     let parent_layers = prior.entry.effective_layers(&prior.manifest.snapshot_id);
     let parent_id = Some(prior.manifest.snapshot_id.clone());
     let parent_index_path = prior.entry.index.as_ref().map(|ix| job.repo.snapshot_dir(&ix.snapshot).join(&ix.file));
@@ -161,6 +165,7 @@ pub fn write_table(job: &Job, prior: Option<Prior>) -> Result<Written> {
 
     let delta_file = format!("{}.delta.parquet", job.file.trim_end_matches(".parquet"));
     let rows = write_delta(job, &changes, &delta_file)?;
+    crate::engine::trace("delta written", started);
     let mut layers = parent_layers;
     layers.push(Layer {
         snapshot: job.id.to_string(),

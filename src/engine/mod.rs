@@ -109,6 +109,15 @@ fn caller_database(db: &dyn Sql, search_path: Option<&str>) -> Result<(String, S
     Ok((catalog::current_database(db)?, "main".into()))
 }
 
+/// With `SNAPSHOT_TRACE` set in the environment, prints how long a step took to stderr
+/// (for profiling; see bench/README.md).
+pub fn trace(step: &str, since: std::time::Instant) {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *ON.get_or_init(|| std::env::var_os("SNAPSHOT_TRACE").is_some()) {
+        eprintln!("snapshot: {step}: {:.3} s", since.elapsed().as_secs_f64());
+    }
+}
+
 /// Microseconds since the Unix epoch, now.
 pub fn now_micros() -> i64 {
     std::time::SystemTime::now()
