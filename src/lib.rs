@@ -28,6 +28,7 @@ unsafe fn init(db: ffi::duckdb_database) -> Result<()> {
         let admin = host.admin()?;
         host::settings::register(admin.conn().raw())?;
         functions::register_all(admin.conn().raw(), &host)?;
+        host::aggregate::register(admin.conn().raw())?;
         writable_database_file(&admin)?
     };
     host::watchdog::watch(host, file)

@@ -82,7 +82,7 @@ fn write_fingerprint(dir: &Path, file: &str, fp: &Fingerprint) -> Result<String>
 
 /// Fingerprints the parent version: its stored index when it matches this DuckDB, else by
 /// reading its files (once per chain: the result is stored with the new version).
-fn parent_fingerprint(job: &Job, prior: &Prior, width: usize) -> Result<(Fingerprint, bool)> {
+fn parent_fingerprint(job: &Job, prior: &Prior) -> Result<(Fingerprint, bool)> {
     if let Some(ix) = &prior.entry.index {
         let path = job.repo.snapshot_dir(&ix.snapshot).join(&ix.file);
         if let Some(fp) = fingerprint::load(&path, job.hash_id) {
@@ -93,7 +93,7 @@ fn parent_fingerprint(job: &Job, prior: &Prior, width: usize) -> Result<(Fingerp
     let columns = &prior.entry.schema.columns;
     let from = format!("({}) AS __snap_v", layers::rows_sql(job.repo, &layers, columns));
     let sql = fingerprint::pairs_sql(columns, "__snap_r", &from, |c| format!("CAST({} AS {})", ident(&c.name), c.ty));
-    let scanned = fingerprint::scan(job.db, &sql, job.hash_id, width, None)?;
+    let scanned = fingerprint::scan(job.db, &sql, job.hash_id)?;
     Ok((scanned.fp, false))
 }
 
@@ -118,12 +118,10 @@ pub fn write_table(job: &Job, prior: Option<Prior>) -> Result<Written> {
         return full_copy(job, dense, None, prior.map(|p| p.manifest.snapshot_id.clone()), count, parent_rows);
     };
 
-    let width = fingerprint::sketch_width(count);
-    let (parent, parent_stored) = parent_fingerprint(job, &prior, width)?;
+    let (parent, parent_stored) = parent_fingerprint(job, &prior)?;
     crate::engine::trace("parent fingerprint", started);
-    let also = parent.sketch.as_ref().map(|s| s.width);
     let live = fingerprint::pairs_sql(&job.def.columns, "rowid", &t.sql(), fingerprint::live_value);
-    let cur = fingerprint::scan(job.db, &live, job.hash_id, width, also)?;
+    let cur = fingerprint::scan(job.db, &live, job.hash_id)?;
     crate::engine::trace("live fingerprint", started);
     let changes = fingerprint::compare(&cur, &parent);
     crate::engine::trace("compared", started);

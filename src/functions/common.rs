@@ -26,6 +26,7 @@ pub fn settings(args: &BindArgs) -> Settings {
 /// Runs `f` with an engine context on the admin connection.
 pub fn with_ctx<T>(host: &Arc<Host>, settings: &Settings, f: impl FnOnce(&Ctx) -> Result<T>) -> Result<T> {
     let admin = host.admin()?;
+    let _helper = host.lend_thread();
     let ctx = Ctx::new(&admin, settings)?;
     f(&ctx)
 }

@@ -1,6 +1,7 @@
 //! Everything that touches DuckDB's C API: the extension's connections, the table-function
-//! framework, settings, and the watchdog that lets the database close.
+//! framework, the fingerprint aggregate, settings, and the watchdog that lets the database close.
 
+pub mod aggregate;
 pub mod conn;
 pub mod handover;
 pub mod session;

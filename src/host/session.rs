@@ -17,6 +17,8 @@ pub const READER_POOL: usize = 16;
 
 pub struct Host {
     admin: Mutex<Option<Conn>>,
+    /// Lets a thread of ours run DuckDB's tasks (see `lend_thread`).
+    tasks: TaskState,
     readers: Mutex<Vec<Conn>>,
     released: AtomicBool,
     /// Number of connections the extension itself holds on this instance.
@@ -32,8 +34,10 @@ impl Host {
         for _ in 0..READER_POOL {
             readers.push(Conn::connect(db)?);
         }
+        let tasks = TaskState(ffi::duckdb_create_task_state(db));
         Ok(Arc::new(Host {
             admin: Mutex::new(Some(admin)),
+            tasks,
             readers: Mutex::new(readers),
             released: AtomicBool::new(false),
             own_connections: READER_POOL + 1,
@@ -68,6 +72,28 @@ impl Host {
         }
     }
 
+    /// While the returned loan lives, an extra thread of ours executes DuckDB's tasks. A
+    /// table function that runs a query of its own blocks the DuckDB thread it was called
+    /// on; on a two-core machine that can halve the threads left for the inner query
+    /// (measured: a 3.2 s COPY taking 6.9 s). The loaned thread takes the blocked one's place.
+    pub fn lend_thread(self: &Arc<Host>) -> ThreadLoan {
+        let stop = Arc::new(AtomicBool::new(false));
+        let host = self.clone();
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("snapshot-worker".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) && !host.is_released() {
+                    let done = std::panic::catch_unwind(|| unsafe { ffi::duckdb_execute_n_tasks_state(host.tasks.0, 64) }).unwrap_or(0);
+                    if done == 0 {
+                        std::thread::sleep(std::time::Duration::from_micros(200));
+                    }
+                }
+            })
+            .ok();
+        ThreadLoan { stop, handle }
+    }
+
     pub fn is_released(&self) -> bool {
         self.released.load(Ordering::SeqCst)
     }
@@ -80,6 +106,35 @@ impl Host {
             all.push(a);
         }
         all
+    }
+}
+
+struct TaskState(ffi::duckdb_task_state);
+
+// the task state is only handed to DuckDB's thread-safe scheduler
+unsafe impl Send for TaskState {}
+unsafe impl Sync for TaskState {}
+
+impl Drop for TaskState {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            unsafe { ffi::duckdb_destroy_task_state(self.0) }
+        }
+    }
+}
+
+/// An extra thread running DuckDB tasks; stopped and joined on drop.
+pub struct ThreadLoan {
+    stop: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for ThreadLoan {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
     }
 }
 
