@@ -80,7 +80,7 @@ impl Host {
         let stop = Arc::new(AtomicBool::new(false));
         let host = self.clone();
         let flag = stop.clone();
-        let handle = std::thread::Builder::new()
+        let _ = std::thread::Builder::new()
             .name("snapshot-worker".into())
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) && !host.is_released() {
@@ -91,7 +91,7 @@ impl Host {
                 }
             })
             .ok();
-        ThreadLoan { stop, handle }
+        ThreadLoan { stop }
     }
 
     pub fn is_released(&self) -> bool {
@@ -123,18 +123,17 @@ impl Drop for TaskState {
     }
 }
 
-/// An extra thread running DuckDB tasks; stopped and joined on drop.
+/// An extra thread running DuckDB tasks; told to stop on drop. Never joined: it may be
+/// running another query's task that waits for a lock the dropping caller still holds (a
+/// snapshot_create of another connection waiting for the admin connection), and it stops by
+/// itself once that task is done.
 pub struct ThreadLoan {
     stop: Arc<AtomicBool>,
-    handle: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for ThreadLoan {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
     }
 }
 
