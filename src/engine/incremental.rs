@@ -91,7 +91,7 @@ fn parent_fingerprint(job: &Job, prior: &Prior) -> Result<(Fingerprint, bool)> {
     }
     let layers = prior.entry.effective_layers(&prior.manifest.snapshot_id);
     let columns = &prior.entry.schema.columns;
-    let from = format!("({}) AS __snap_v", layers::rows_sql(job.repo, &layers, columns));
+    let from = format!("({}) AS __snap_v", layers::Version::new(job.repo, &layers, columns).rows_sql(false));
     let sql = fingerprint::pairs_sql(columns, "__snap_r", &from, |c| format!("CAST({} AS {})", ident(&c.name), c.ty));
     let scanned = fingerprint::scan(job.db, &sql, job.hash_id)?;
     Ok((scanned.fp, false))

@@ -1,10 +1,17 @@
 //! Reading a table version back from its layers. A version is a base file (whole rows in
 //! the source's row-id order) and zero or more deltas (rows keyed by source row id; the
 //! newest layer wins; `__snap_deleted` removes a row; a delta's `cleared` blocks void what
-//! older layers hold there). This module turns that into one SELECT in row-id order, which
-//! read_snapshot, restore, diff, mount and export all use.
+//! older layers hold there).
+//!
+//! Two ways to read one: `rows_sql`, a plain SELECT (sorted by row id when order matters;
+//! needs nothing but DuckDB: mounted views, restore and export use it, diff without the
+//! sort), and `merge_plan`, two ordered streams — the base as stored and the deltas'
+//! surviving rows — that read_snapshot interleaves without sorting (`host::merge`).
+
+use serde::{Deserialize, Serialize};
 
 use crate::engine::sql::{ident, literal};
+use crate::engine::types;
 use crate::repo::layout::Repo;
 use crate::repo::manifest::{Column, Layer, BLOCK_BITS};
 
@@ -20,6 +27,141 @@ pub fn uses_reserved_names(columns: &[Column]) -> bool {
 
 pub fn layer_path(repo: &Repo, l: &Layer) -> String {
     repo.snapshot_dir(&l.snapshot).join(&l.file).to_string_lossy().into_owned()
+}
+
+/// One layer with its file's absolute path.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Source {
+    pub path: String,
+    /// base: `column` when row ids are stored in `__snap_rowid`, else positions.
+    #[serde(default)]
+    pub rowids: Option<String>,
+    #[serde(default)]
+    pub cleared: Vec<[u64; 2]>,
+}
+
+/// A table version as its files and columns: everything needed to read it back.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Version {
+    pub sources: Vec<Source>,
+    pub columns: Vec<Column>,
+}
+
+impl Version {
+    pub fn new(repo: &Repo, layers: &[Layer], columns: &[Column]) -> Version {
+        Version {
+            sources: layers
+                .iter()
+                .map(|l| Source { path: layer_path(repo, l), rowids: l.rowids.clone(), cleared: l.cleared.clone() })
+                .collect(),
+            columns: columns.to_vec(),
+        }
+    }
+
+    pub fn is_one_file(&self) -> bool {
+        self.sources.len() == 1
+    }
+
+    fn base(&self) -> (String, &'static str) {
+        let b = &self.sources[0];
+        let path = literal(&b.path);
+        if b.rowids.as_deref() == Some("column") {
+            (format!("read_parquet({path})"), ROWID)
+        } else {
+            (format!("read_parquet({path}, file_row_number = true)"), "file_row_number")
+        }
+    }
+
+    fn deltas(&self) -> &[Source] {
+        &self.sources[1..]
+    }
+
+    /// Cleared block ranges of the deltas after delta `k` (0: all deltas).
+    fn cleared_after(&self, k: usize) -> Vec<[u64; 2]> {
+        self.deltas()[k..].iter().flat_map(|d| d.cleared.iter().copied()).collect()
+    }
+
+    /// Every delta row that survives (newest per row id, not voided by a later delta),
+    /// delete markers included, with `__snap_rowid` and `__snap_deleted`; unordered.
+    fn surviving_deltas(&self) -> String {
+        let cols = stored_list(&self.columns);
+        let parts: Vec<String> = self
+            .deltas()
+            .iter()
+            .enumerate()
+            .map(|(k, d)| {
+                let mut sql = format!("SELECT {k} AS __snap_layer, {ROWID}, {DELETED}, {cols} FROM read_parquet({})", literal(&d.path));
+                if let Some(f) = not_cleared(ROWID, &self.cleared_after(k + 1)) {
+                    sql.push_str(&format!(" WHERE {f}"));
+                }
+                sql
+            })
+            .collect();
+        format!(
+            "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY {ROWID} ORDER BY __snap_layer DESC) AS __snap_rn FROM ({})) WHERE __snap_rn = 1",
+            parts.join(" UNION ALL ")
+        )
+    }
+
+    /// A SELECT of `(__snap_r, <stored columns>)` in plain SQL, in row-id order when
+    /// `ordered` (a sort: only what must keep the order pays for it).
+    pub fn rows_sql(&self, ordered: bool) -> String {
+        let cols = stored_list(&self.columns);
+        let (base, rid) = self.base();
+        let order = if ordered { " ORDER BY __snap_r" } else { "" };
+        if self.deltas().is_empty() {
+            return format!("SELECT {rid} AS __snap_r, {cols} FROM {base}{order}");
+        }
+        let files = self.deltas().iter().map(|d| literal(&d.path)).collect::<Vec<_>>().join(", ");
+        let mut filter = vec![format!("{rid} NOT IN (SELECT {ROWID} FROM read_parquet([{files}]))")];
+        filter.extend(not_cleared(rid, &self.cleared_after(0)));
+        format!(
+            "SELECT __snap_r, {cols} FROM (SELECT {rid} AS __snap_r, {cols} FROM {base} WHERE {} UNION ALL SELECT {ROWID}, {cols} FROM ({}) WHERE NOT {DELETED}){order}",
+            filter.join(" AND "),
+            self.surviving_deltas()
+        )
+    }
+
+    /// A FROM item with the stored columns: the file itself for a one-file version (DuckDB's
+    /// Parquet reader then gets projections and filters), else `rows_sql`.
+    pub fn from_sql(&self, ordered: bool) -> String {
+        if self.is_one_file() {
+            return format!("read_parquet({})", literal(&self.sources[0].path));
+        }
+        format!("({}) AS __snap_v", self.rows_sql(ordered))
+    }
+
+    /// The two streams read_snapshot interleaves, each reading back the columns at
+    /// `indexes` in their original types followed by the row id (and, for deltas, the
+    /// delete marker): the base in file order, the surviving delta rows ordered by row id.
+    pub fn merge_plan(&self, indexes: &[usize]) -> MergePlan {
+        let list = types::read_list(&self.columns, indexes);
+        let (base, rid) = self.base();
+        let base_sql = format!("SELECT {list}, {rid}::BIGINT AS __snap_r FROM {base}");
+        let delta_sql = (!self.deltas().is_empty())
+            .then(|| format!("SELECT {list}, {ROWID}::BIGINT, {DELETED} FROM ({}) ORDER BY {ROWID}", self.surviving_deltas()));
+        let mut cleared = self.cleared_after(0);
+        cleared.sort_unstable();
+        MergePlan { base_sql, delta_sql, cleared, width: indexes.len().max(1) }
+    }
+}
+
+/// See `Version::merge_plan`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergePlan {
+    pub base_sql: String,
+    pub delta_sql: Option<String>,
+    /// Blocks whose base rows are void.
+    pub cleared: Vec<[u64; 2]>,
+    /// Output columns (before the row id).
+    pub width: usize,
+}
+
+impl MergePlan {
+    pub fn is_cleared(&self, rowid: u64) -> bool {
+        let b = rowid >> BLOCK_BITS;
+        self.cleared.iter().any(|[lo, hi]| (*lo..=*hi).contains(&b))
+    }
 }
 
 fn stored_list(columns: &[Column]) -> String {
@@ -38,80 +180,38 @@ fn not_cleared(rowid: &str, ranges: &[[u64; 2]]) -> Option<String> {
     Some(format!("NOT ({})", parts.join(" OR ")))
 }
 
-/// The base layer as `(__snap_r, <stored columns>)`.
-fn base_select(repo: &Repo, base: &Layer, cols: &str) -> (String, &'static str) {
-    let path = literal(&layer_path(repo, base));
-    if base.rowids.as_deref() == Some("column") {
-        (format!("SELECT {ROWID} AS __snap_r, {cols} FROM read_parquet({path})"), ROWID)
-    } else {
-        (format!("SELECT file_row_number AS __snap_r, {cols} FROM read_parquet({path}, file_row_number = true)"), "file_row_number")
-    }
-}
-
-/// A SELECT of `(__snap_r, <stored columns>)` of the version, in row-id order.
-pub fn rows_sql(repo: &Repo, layers: &[Layer], columns: &[Column]) -> String {
-    let cols = stored_list(columns);
-    let (base, base_rowid) = base_select(repo, &layers[0], &cols);
-    let deltas = &layers[1..];
-    if deltas.is_empty() {
-        return format!("{base} ORDER BY __snap_r");
-    }
-    let cleared_after = |k: usize| -> Vec<[u64; 2]> { deltas[k..].iter().flat_map(|d| d.cleared.iter().copied()).collect() };
-    let files = deltas.iter().map(|d| literal(&layer_path(repo, d))).collect::<Vec<_>>().join(", ");
-    let mut base_filter = vec![format!("{base_rowid} NOT IN (SELECT {ROWID} FROM read_parquet([{files}]))")];
-    base_filter.extend(not_cleared(base_rowid, &cleared_after(0)));
-    let mut parts = Vec::new();
-    for (k, d) in deltas.iter().enumerate() {
-        let mut sql = format!(
-            "SELECT {k} AS __snap_layer, {ROWID}, {DELETED}, {cols} FROM read_parquet({})",
-            literal(&layer_path(repo, d))
-        );
-        if let Some(f) = not_cleared(ROWID, &cleared_after(k + 1)) {
-            sql.push_str(&format!(" WHERE {f}"));
-        }
-        parts.push(sql);
-    }
-    format!(
-        "SELECT __snap_r, {cols} FROM ({base} WHERE {} UNION ALL SELECT {ROWID}, {cols} FROM (SELECT *, row_number() OVER (PARTITION BY {ROWID} ORDER BY __snap_layer DESC) AS __snap_rn FROM ({})) WHERE __snap_rn = 1 AND NOT {DELETED}) ORDER BY __snap_r",
-        base_filter.join(" AND "),
-        parts.join(" UNION ALL ")
-    )
-}
-
-/// A FROM item with the version's stored columns in order: the base file itself when the
-/// version is one file (so DuckDB's Parquet reader gets projections and filters directly),
-/// else the merged layers.
-pub fn source_sql(repo: &Repo, layers: &[Layer], columns: &[Column]) -> String {
-    if layers.len() == 1 {
-        return format!("read_parquet({})", literal(&layer_path(repo, &layers[0])));
-    }
-    format!("({}) AS __snap_v", rows_sql(repo, layers, columns))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn layer(kind: &str, file: &str, cleared: Vec<[u64; 2]>) -> Layer {
-        Layer {
-            snapshot: "s".into(),
-            file: file.into(),
-            kind: kind.into(),
-            rows: 0,
-            size_bytes: 0,
-            checksum: String::new(),
-            rowids: None,
-            cleared,
+    fn version(cleared: Vec<[u64; 2]>, deltas: usize) -> Version {
+        let mut sources = vec![Source { path: "/r/t.parquet".into(), rowids: None, cleared: vec![] }];
+        for k in 0..deltas {
+            sources.push(Source { path: format!("/r/d{k}.parquet"), rowids: None, cleared: cleared.clone() });
         }
+        let cols = vec![Column { name: "a".into(), ty: "INTEGER".into(), stored_as: None, generated: false, comment: None }];
+        Version { sources, columns: cols }
     }
 
     #[test]
     fn one_file_is_read_directly() {
-        let repo = Repo::new("/r", "p");
-        let cols = vec![Column { name: "a".into(), ty: "INTEGER".into(), stored_as: None, generated: false, comment: None }];
-        assert!(source_sql(&repo, &[layer("base", "t.parquet", vec![])], &cols).starts_with("read_parquet("));
-        let sql = rows_sql(&repo, &[layer("base", "t.parquet", vec![]), layer("delta", "d.parquet", vec![[3, 4]])], &cols);
+        assert!(version(vec![], 0).from_sql(true).starts_with("read_parquet("));
+        let sql = version(vec![[3, 4]], 1).rows_sql(true);
         assert!(sql.contains("NOT ((file_row_number >> 11) BETWEEN 3 AND 4)"), "{sql}");
         assert!(sql.ends_with("ORDER BY __snap_r"), "{sql}");
+    }
+
+    #[test]
+    fn merge_plan_orders_deltas_and_knows_cleared_blocks() {
+        let p = version(vec![[3, 4]], 2).merge_plan(&[0]);
+        assert!(p.delta_sql.as_deref().unwrap().ends_with(&format!("ORDER BY {ROWID}")));
+        assert!(p.is_cleared(3 << BLOCK_BITS) && !p.is_cleared(5 << BLOCK_BITS));
+        assert!(version(vec![], 0).merge_plan(&[0]).delta_sql.is_none());
+    }
+
+    #[test]
+    fn spec_round_trips_as_json() {
+        let v = version(vec![[1, 1]], 1);
+        assert_eq!(serde_json::from_str::<Version>(&serde_json::to_string(&v).unwrap()).unwrap(), v);
     }
 }

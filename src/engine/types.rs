@@ -59,6 +59,11 @@ pub fn read_expr(c: &Column) -> String {
 /// An index past the stored columns is a virtual column (e.g. the row id asked for by
 /// `count(*)`): any constant will do there.
 pub fn select_sql(all: &[Column], indexes: &[usize], from: &str) -> String {
+    format!("SELECT {} FROM {from}", read_list(all, indexes))
+}
+
+/// The SELECT list of `select_sql`.
+pub fn read_list(all: &[Column], indexes: &[usize]) -> String {
     let list: Vec<String> = indexes
         .iter()
         .map(|&i| match all.get(i) {
@@ -66,8 +71,11 @@ pub fn select_sql(all: &[Column], indexes: &[usize], from: &str) -> String {
             None => "NULL::BIGINT".to_string(),
         })
         .collect();
-    let list = if list.is_empty() { "1".to_string() } else { list.join(", ") };
-    format!("SELECT {list} FROM {from}")
+    if list.is_empty() {
+        "1".to_string()
+    } else {
+        list.join(", ")
+    }
 }
 
 #[cfg(test)]

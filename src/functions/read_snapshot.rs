@@ -11,7 +11,9 @@ use crate::engine::verify::check_entry;
 use crate::engine::{types, Settings};
 use crate::error::{Error, Result};
 use crate::functions::common::{required_str, settings, with_ctx};
+use crate::engine::layers::Version;
 use crate::host::conn::{Chunk, Stream};
+use crate::host::merge::MergeScan;
 use crate::host::session::{Host, ReaderLease};
 use crate::host::table_fn::{Arg, BindArgs, ChunkSource, ParamType, Produce, Schema, TableFn};
 use crate::repo::manifest::{self, Column};
@@ -21,6 +23,7 @@ pub struct ReadSnapshot;
 pub struct Bind {
     id: String,
     columns: Vec<Column>,
+    version: Version,
     /// The FROM item that yields the stored columns (one file, or merged layers).
     from: String,
     /// The version's base file (its disappearance means the snapshot was dropped).
@@ -75,21 +78,18 @@ impl crate::host::table_fn::PartitionSource for Partitions {
 /// Where an entry's rows come from, after checking its files.
 struct Located {
     columns: Vec<Column>,
-    from: String,
+    version: Version,
     path: String,
-    single_file: bool,
     id: String,
 }
 
 fn located(ctx: &crate::engine::Ctx, m: &crate::repo::manifest::Manifest, e: &crate::repo::manifest::TableEntry) -> Result<Located> {
     check_entry(&ctx.repo, m, e, false)?;
     let layers = e.effective_layers(&m.snapshot_id);
-    let path = crate::engine::layers::layer_path(&ctx.repo, &layers[0]);
     Ok(Located {
         columns: e.schema.columns.clone(),
-        from: crate::engine::layers::source_sql(&ctx.repo, &layers, &e.schema.columns),
-        path,
-        single_file: layers.len() == 1,
+        version: Version::new(&ctx.repo, &layers, &e.schema.columns),
+        path: crate::engine::layers::layer_path(&ctx.repo, &layers[0]),
         id: m.snapshot_id.clone(),
     })
 }
@@ -147,14 +147,16 @@ impl TableFn for ReadSnapshot {
                 })?
             }
         };
-        let Located { columns, from, path, single_file, id } = found;
+        let Located { columns, version, path, id } = found;
+        let from = version.from_sql(true);
+        let single_file = version.is_one_file();
         let all: Vec<usize> = (0..columns.len()).collect();
         let reader = args.host.reader()?;
         let described = reader.conn().describe(&types::select_sql(&columns, &all, &from)).map_err(|e| dropped_meanwhile(&id, &path, e))?;
         let ordered = args.setting("preserve_insertion_order").is_none_or(|v| v != "false");
         let clash = columns.iter().any(|c| c.name.eq_ignore_ascii_case("file_row_number"));
         let partitions = if ordered || clash || !single_file { Vec::new() } else { row_group_ranges(args.host, &path)? };
-        Ok((Bind { id, columns, from, path, partitions }, Schema::Logical(described)))
+        Ok((Bind { id, columns, version, from, path, partitions }, Schema::Logical(described)))
     }
 
     fn max_threads(bind: &Bind) -> u64 {
@@ -177,6 +179,11 @@ impl TableFn for ReadSnapshot {
                 id: bind.id.clone(),
                 path: bind.path.clone(),
             })));
+        }
+        if !bind.version.is_one_file() {
+            // an incremental version: base and deltas interleaved in row order
+            let scan = MergeScan::start(host, bind.version.merge_plan(columns)).map_err(|e| dropped_meanwhile(&bind.id, &bind.path, e))?;
+            return Ok(Produce::Chunks(Box::new(scan)));
         }
         let lease = host.reader()?;
         let stream = lease

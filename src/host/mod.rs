@@ -4,6 +4,7 @@
 pub mod aggregate;
 pub mod conn;
 pub mod handover;
+pub mod merge;
 pub mod session;
 pub mod settings;
 pub mod table_fn;
