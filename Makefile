@@ -66,6 +66,7 @@ bench: release venv
 	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) $(PY) bench/bench.py
 	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) $(PY) bench/metadata.py
 	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) $(PY) bench/read.py
+	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) $(PY) bench/incremental.py
 
 # copies the extension where `LOAD snapshot` finds it, for both pinned DuckDB versions
 install: release

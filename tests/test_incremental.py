@@ -249,8 +249,23 @@ def test_diff_and_mount_over_incremental_snapshots(db):
         FULL JOIN (FROM read_snapshot('m2', 'k') EXCEPT FROM read_snapshot('m1', 'k')) a USING (id) ORDER BY 2""")
     assert diff == brute and len(diff) > 60
     assert rows(db, "SELECT count(*) FROM snapshot_diff('m2', NULL, 'k')") == [(0,)]
+    # two incremental versions sharing a base, and an unchanged one: only touched rows compared
+    db.execute("UPDATE k SET s = 'again' WHERE id % 333 = 2")
+    db.execute("CALL snapshot_create('k', id := 'm3')")
+    db.execute("CALL snapshot_create('k', id := 'm4')")
+    assert rows(db, "SELECT status FROM snapshot_tables('m4')") == [("unchanged",)]
+    assert rows(db, "SELECT count(*) FROM snapshot_diff('m3', 'm4', 'k')") == [(0,)]
+    got = rows(db, "SELECT change, id, changed_columns FROM snapshot_diff('m2', 'm3', 'k') ORDER BY id")
+    want = rows(db, "SELECT 'update', id, ['s'] FROM read_snapshot('m2', 'k') WHERE id % 333 = 2 ORDER BY id")
+    assert got == want
+    got = rows(db, "SELECT change, id FROM snapshot_diff('m1', 'm3', 'k') ORDER BY ALL")
+    brute = rows(db, """
+        SELECT CASE WHEN b.id IS NULL THEN 'insert' WHEN a.id IS NULL THEN 'delete' ELSE 'update' END, coalesce(a.id, b.id)
+        FROM (FROM read_snapshot('m1', 'k') EXCEPT FROM read_snapshot('m3', 'k')) b
+        FULL JOIN (FROM read_snapshot('m3', 'k') EXCEPT FROM read_snapshot('m1', 'k')) a USING (id) ORDER BY ALL""")
+    assert got == brute
     db.execute("CALL snapshot_mount('m2', schema := 'at_m2')")
-    assert rows(db, "FROM at_m2.k") == rows(db, "FROM k")
+    assert rows(db, "FROM at_m2.k") == rows(db, "FROM read_snapshot('m2', 'k')")
 
 
 def test_shell_incremental_cycle(tmp_path):
@@ -266,3 +281,14 @@ SELECT snapshot_id, parent_id, bytes_reused > 0 AS reused FROM snapshots() ORDER
     assert rc == 0, err
     assert out[-1] == [{"snapshot_id": "a", "parent_id": None, "reused": False},
                        {"snapshot_id": "b", "parent_id": "a", "reused": True}]
+
+
+def test_snapshot_at_names_the_recovery_point(db):
+    db.execute(TABLE.format(n=10))
+    db.execute("CALL snapshot_create('t', id := 'p1')")
+    db.execute("CALL snapshot_create('t', id := 'p2')")
+    assert rows(db, "SELECT snapshot_id, parent_id FROM snapshot_at(now())") == [("p2", "p1")]
+    cols = [r[0] for r in rows(db, "DESCRIBE FROM snapshot_at(now())")]
+    assert cols == [r[0] for r in rows(db, "DESCRIBE FROM snapshots()")]
+    with pytest.raises(duckdb.Error, match="no snapshot at or before 2000-01-01.*the oldest is 'p1'"):
+        db.execute("FROM snapshot_at(TIMESTAMPTZ '2000-01-01 00:00:00+00')")

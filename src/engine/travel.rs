@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::engine::catalog;
 use crate::engine::restore::find_entry;
 use crate::engine::sql::{ident, literal, split_qualified, Sql};
+use crate::engine::layers::Version;
 use crate::engine::{list, types, Ctx};
 use crate::error::{Error, Result};
 use crate::repo::manifest::{format_timestamp, load, Column, Manifest, TableEntry};
@@ -40,6 +41,23 @@ pub fn as_of(ctx: &Ctx, table: &str, at: i64) -> Result<(Arc<Manifest>, TableEnt
     }
 }
 
+/// The newest snapshot taken at or before `at` (a recovery point).
+pub fn point_at(ctx: &Ctx, at: i64) -> Result<Arc<Manifest>> {
+    let all = list::manifests(&ctx.repo)?;
+    if let Some(m) = all.iter().find(|m| m.created_at_micros() <= at) {
+        return Ok(m.clone());
+    }
+    match all.last() {
+        Some(oldest) => Err(Error::Input(format!(
+            "no snapshot at or before {}; the oldest is '{}' taken {}",
+            format_timestamp(at),
+            oldest.snapshot_id,
+            oldest.created_at
+        ))),
+        None => Err(Error::Input(format!("there are no snapshots in {}", ctx.repo.dir.display()))),
+    }
+}
+
 /// Every snapshot that has the table, newest first.
 pub fn history(ctx: &Ctx, table: &str) -> Result<Vec<(Arc<Manifest>, TableEntry)>> {
     let found: Vec<_> = list::manifests(&ctx.repo)?
@@ -52,24 +70,58 @@ pub fn history(ctx: &Ctx, table: &str) -> Result<Vec<(Arc<Manifest>, TableEntry)
     Ok(found)
 }
 
-/// One side of a diff: a SELECT and its columns.
+/// One side of a diff: a SELECT and its columns (and, for a snapshot, its stored version).
 struct Side {
     sql: String,
     columns: Vec<Column>,
     primary_key: Vec<String>,
+    version: Option<Version>,
 }
 
 fn snapshot_side(ctx: &Ctx, id: &str, table: &str) -> Result<Side> {
     let m = load(&ctx.repo, id)?;
     let e = find_entry(&m, table)?.clone();
     crate::engine::verify::check_entry(&ctx.repo, &m, &e, false)?;
-    Ok(Side { sql: scan_sql(ctx, &m, &e, false), columns: e.schema.columns.clone(), primary_key: e.schema.primary_key.clone() })
+    let version = Version::new(&ctx.repo, &e.effective_layers(&m.snapshot_id), &e.schema.columns);
+    Ok(Side {
+        sql: scan_sql(ctx, &m, &e, false),
+        columns: e.schema.columns.clone(),
+        primary_key: e.schema.primary_key.clone(),
+        version: Some(version),
+    })
 }
 
 fn live_side(ctx: &Ctx, table: &str) -> Result<Side> {
     let t = catalog::resolve_table(ctx.db, &ctx.database, &ctx.schema, table)?;
     let def = catalog::describe(ctx.db, &t)?;
-    Ok(Side { sql: format!("SELECT * FROM {}", t.sql()), columns: def.columns, primary_key: def.primary_key })
+    Ok(Side { sql: format!("SELECT * FROM {}", t.sql()), columns: def.columns, primary_key: def.primary_key, version: None })
+}
+
+/// Two versions that share their first layers differ only at the row ids the other layers
+/// touch: both sides are cut down to those rows, so diffing neighbouring snapshots of a big
+/// table reads the deltas, not the whole table twice.
+fn restrict_to_touched(before: &mut Side, after: &mut Side) {
+    let (Some(a), Some(b)) = (&before.version, &after.version) else { return };
+    let shared = a.sources.iter().zip(&b.sources).take_while(|(x, y)| x == y).count();
+    if shared == 0 || a.columns != b.columns {
+        return;
+    }
+    let extra: Vec<&crate::engine::layers::Source> = a.sources[shared..].iter().chain(&b.sources[shared..]).collect();
+    let touched = if extra.is_empty() {
+        "false".to_string()
+    } else {
+        let files = extra.iter().map(|s| literal(&s.path)).collect::<Vec<_>>().join(", ");
+        let mut parts = vec![format!("__snap_r IN (SELECT {} FROM read_parquet([{files}]))", crate::engine::layers::ROWID)];
+        for [lo, hi] in extra.iter().flat_map(|s| s.cleared.iter()) {
+            parts.push(format!("(__snap_r >> {}) BETWEEN {lo} AND {hi}", crate::repo::manifest::BLOCK_BITS));
+        }
+        parts.join(" OR ")
+    };
+    for side in [before, after] {
+        let v = side.version.as_ref().expect("checked above");
+        let all: Vec<usize> = (0..v.columns.len()).collect();
+        side.sql = types::select_sql(&v.columns, &all, &format!("({}) AS __snap_v WHERE {touched}", v.rows_sql(false)));
+    }
 }
 
 /// The query that lists row-level differences of `table` from snapshot `from` to snapshot
@@ -77,12 +129,13 @@ fn live_side(ctx: &Ctx, table: &str) -> Result<Side> {
 /// `change`, the key columns, `changed_columns` and before/after values; without one, the
 /// deleted and inserted rows as multisets.
 pub fn diff_sql(ctx: &Ctx, from: &str, to: Option<&str>, table: &str) -> Result<String> {
-    let before = snapshot_side(ctx, from, table)?;
-    let after = match to {
+    let mut before = snapshot_side(ctx, from, table)?;
+    let mut after = match to {
         None => live_side(ctx, table)?,
         Some(t) if t.eq_ignore_ascii_case("live") => live_side(ctx, table)?,
         Some(t) => snapshot_side(ctx, t, table)?,
     };
+    restrict_to_touched(&mut before, &mut after);
     // columns present on both sides, in the newer side's order
     let common: Vec<&Column> = after.columns.iter().filter(|c| before.columns.iter().any(|b| b.name == c.name)).collect();
     if common.is_empty() {

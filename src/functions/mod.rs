@@ -3,6 +3,7 @@
 
 mod common;
 pub mod read_snapshot;
+pub mod snapshot_at;
 pub mod snapshot_create;
 pub mod snapshot_diff;
 pub mod snapshot_drop;
@@ -42,6 +43,7 @@ pub fn register_all(conn: ffi::duckdb_connection, host: &Arc<Host>) -> Result<()
     register::<snapshot_verify::SnapshotVerify>(conn, host, "snapshot_verify")?;
     register::<snapshot_gc::SnapshotGc>(conn, host, "snapshot_gc")?;
     register::<snapshot_history::SnapshotHistory>(conn, host, "snapshot_history")?;
+    register::<snapshot_at::SnapshotAt>(conn, host, "snapshot_at")?;
     register::<snapshot_export::SnapshotExport>(conn, host, "snapshot_export")?;
     register::<snapshot_diff::SnapshotDiff>(conn, host, "snapshot_diff")?;
     register::<snapshot_mount::SnapshotMount>(conn, host, "snapshot_mount")?;

@@ -8,8 +8,51 @@ use crate::functions::common::{settings, with_ctx};
 use crate::host::session::Host;
 use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
 use crate::engine::list::manifests as list_manifests;
+use crate::repo::layout::Repo;
+use crate::repo::manifest::Manifest;
 
 pub struct Snapshots;
+
+/// The columns of `snapshots()` (and `snapshot_at`).
+pub const SNAPSHOT_COLUMNS: [(&str, ColType); 15] = [
+    ("snapshot_id", ColType::Varchar),
+    ("created_at", ColType::TimestampTz),
+    ("created_by", ColType::Varchar),
+    ("type", ColType::Varchar),
+    ("description", ColType::Varchar),
+    ("project_id", ColType::Varchar),
+    ("branch", ColType::Varchar),
+    ("table_count", ColType::BigInt),
+    ("row_count", ColType::BigInt),
+    ("size_bytes", ColType::BigInt),
+    ("path", ColType::Varchar),
+    ("pinned", ColType::Boolean),
+    ("parent_id", ColType::Varchar),
+    ("bytes_written", ColType::BigInt),
+    ("bytes_reused", ColType::BigInt),
+];
+
+/// The values of `SNAPSHOT_COLUMNS` for one snapshot.
+pub fn snapshot_row(repo: &Repo, m: &Manifest) -> Vec<Val> {
+    let path = repo.snapshot_dir(&m.snapshot_id).to_string_lossy().into_owned();
+    vec![
+        Val::Str(m.snapshot_id.clone()),
+        Val::TimestampTz(m.created_at_micros()),
+        Val::Str(m.created_by.clone()),
+        Val::Str(m.kind.clone()),
+        m.description.clone().map(Val::Str).unwrap_or(Val::Null),
+        Val::Str(m.project_id.clone()),
+        Val::Str(m.branch.clone()),
+        Val::I64(m.tables.len() as i64),
+        Val::I64(m.row_count() as i64),
+        Val::I64(m.size_bytes() as i64),
+        Val::Str(path),
+        Val::Bool(crate::repo::pin::is_pinned(repo, &m.snapshot_id)),
+        m.parent_id.clone().map(Val::Str).unwrap_or(Val::Null),
+        Val::I64(m.tables.iter().map(|t| t.written_bytes()).sum::<u64>() as i64),
+        Val::I64(m.tables.iter().map(|t| t.bytes_reused).sum::<u64>() as i64),
+    ]
+}
 
 impl TableFn for Snapshots {
     type Bind = Settings;
@@ -19,51 +62,11 @@ impl TableFn for Snapshots {
     }
 
     fn bind(args: &BindArgs) -> Result<(Settings, Schema)> {
-        let schema = Schema::Simple(vec![
-            ("snapshot_id", ColType::Varchar),
-            ("created_at", ColType::TimestampTz),
-            ("created_by", ColType::Varchar),
-            ("type", ColType::Varchar),
-            ("description", ColType::Varchar),
-            ("project_id", ColType::Varchar),
-            ("branch", ColType::Varchar),
-            ("table_count", ColType::BigInt),
-            ("row_count", ColType::BigInt),
-            ("size_bytes", ColType::BigInt),
-            ("path", ColType::Varchar),
-            ("pinned", ColType::Boolean),
-            ("parent_id", ColType::Varchar),
-            ("bytes_written", ColType::BigInt),
-            ("bytes_reused", ColType::BigInt),
-        ]);
-        Ok((settings(args), schema))
+        Ok((settings(args), Schema::Simple(SNAPSHOT_COLUMNS.to_vec())))
     }
 
     fn produce(host: &Arc<Host>, bind: &Settings, _columns: &[usize]) -> Result<Produce> {
         let (repo, all) = with_ctx(host, bind, |ctx| Ok((ctx.repo.clone(), list_manifests(&ctx.repo)?)))?;
-        Ok(Produce::Rows(
-            all.into_iter()
-                .map(|m| {
-                    let path = repo.snapshot_dir(&m.snapshot_id).to_string_lossy().into_owned();
-                    vec![
-                        Val::Str(m.snapshot_id.clone()),
-                        Val::TimestampTz(m.created_at_micros()),
-                        Val::Str(m.created_by.clone()),
-                        Val::Str(m.kind.clone()),
-                        m.description.clone().map(Val::Str).unwrap_or(Val::Null),
-                        Val::Str(m.project_id.clone()),
-                        Val::Str(m.branch.clone()),
-                        Val::I64(m.tables.len() as i64),
-                        Val::I64(m.row_count() as i64),
-                        Val::I64(m.size_bytes() as i64),
-                        Val::Str(path),
-                        Val::Bool(crate::repo::pin::is_pinned(&repo, &m.snapshot_id)),
-                        m.parent_id.clone().map(Val::Str).unwrap_or(Val::Null),
-                        Val::I64(m.tables.iter().map(|t| t.written_bytes()).sum::<u64>() as i64),
-                        Val::I64(m.tables.iter().map(|t| t.bytes_reused).sum::<u64>() as i64),
-                    ]
-                })
-                .collect(),
-        ))
+        Ok(Produce::Rows(all.iter().map(|m| snapshot_row(&repo, m)).collect()))
     }
 }

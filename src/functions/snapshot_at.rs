@@ -1,0 +1,40 @@
+//! `snapshot_at(TIMESTAMPTZ)`: the recovery point for a moment — the newest snapshot taken
+//! at or before it, as a `snapshots()` row. No snapshot that old is an error naming the
+//! oldest one.
+
+use std::sync::Arc;
+
+use crate::engine::Settings;
+use crate::error::{Error, Result};
+use crate::functions::common::{settings, with_ctx};
+use crate::functions::snapshots::{snapshot_row, SNAPSHOT_COLUMNS};
+use crate::host::session::Host;
+use crate::host::table_fn::{Arg, BindArgs, ParamType, Produce, Schema, TableFn};
+
+pub struct SnapshotAt;
+
+pub struct Bind {
+    settings: Settings,
+    at: i64,
+}
+
+impl TableFn for SnapshotAt {
+    type Bind = Bind;
+
+    fn params() -> &'static [ParamType] {
+        &[ParamType::Any]
+    }
+
+    fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
+        let at = match args.positional(0) {
+            Arg::Timestamp(t) => t,
+            other => return Err(Error::Input(format!("snapshot_at needs a TIMESTAMPTZ, got {other:?}"))),
+        };
+        Ok((Bind { settings: settings(args), at }, Schema::Simple(SNAPSHOT_COLUMNS.to_vec())))
+    }
+
+    fn produce(host: &Arc<Host>, bind: &Bind, _columns: &[usize]) -> Result<Produce> {
+        let (repo, m) = with_ctx(host, &bind.settings, |ctx| Ok((ctx.repo.clone(), crate::engine::travel::point_at(ctx, bind.at)?)))?;
+        Ok(Produce::Rows(vec![snapshot_row(&repo, &m)]))
+    }
+}
