@@ -359,9 +359,12 @@ pub struct Changes {
     pub deletes: Vec<u64>,
     /// Blocks stored whole (every current row), voiding older layers there.
     pub whole_blocks: Vec<u64>,
-    /// Rows counted as added / removed (whole blocks count all their rows).
+    /// Rows counted as added / removed where rows were located.
     pub rows_added: u64,
     pub rows_removed: u64,
+    /// Rows of `whole_blocks` now / in the parent.
+    pub whole_rows_now: u64,
+    pub whole_rows_before: u64,
 }
 
 impl Changes {
@@ -424,8 +427,8 @@ pub fn compare(cur: &Scanned, parent: &Fingerprint) -> Changes {
             }
             None => {
                 out.whole_blocks.push(b as u64);
-                out.rows_added += cn as u64;
-                out.rows_removed += pn as u64;
+                out.whole_rows_now += cn as u64;
+                out.whole_rows_before += pn as u64;
             }
         }
     }
@@ -596,6 +599,7 @@ mod tests {
         got.sort_unstable();
         assert_eq!(got, expected);
         assert_eq!(c.rows_added, expected.len() as u64);
+        assert_eq!((c.whole_rows_now, c.whole_rows_before), (0, 0));
         assert_eq!(c.rows_removed, expected.len() as u64 - 1 + 1);
     }
 

@@ -123,8 +123,17 @@ pub fn write_table(job: &Job, prior: Option<Prior>) -> Result<Written> {
     let live = fingerprint::pairs_sql(&job.def.columns, "rowid", &t.sql(), fingerprint::live_value);
     let cur = fingerprint::scan(job.db, &live, job.hash_id)?;
     crate::engine::trace("live fingerprint", started);
-    let changes = fingerprint::compare(&cur, &parent);
+    let mut changes = fingerprint::compare(&cur, &parent);
     crate::engine::trace("compared", started);
+    let blocks = cur.fp.blocks.len().max(parent.blocks.len()).max(1);
+    if !changes.whole_blocks.is_empty() && changes.whole_blocks.len() * 4 <= blocks {
+        // blocks the sketch could not resolve (many changes close together, or no sketch):
+        // compare their rows with the parent's, reading only those blocks
+        locate_rows(job, &prior, &mut changes)?;
+        crate::engine::trace("blocks compared row by row", started);
+    }
+    changes.rows_added += changes.whole_rows_now;
+    changes.rows_removed += changes.whole_rows_before;
     let parent_layers = prior.entry.effective_layers(&prior.manifest.snapshot_id);
     let parent_id = Some(prior.manifest.snapshot_id.clone());
     let parent_index_path = prior.entry.index.as_ref().map(|ix| job.repo.snapshot_dir(&ix.snapshot).join(&ix.file));
@@ -187,6 +196,48 @@ pub fn write_table(job: &Job, prior: Option<Prior>) -> Result<Written> {
         rows_removed: changes.rows_removed,
         obsolete_sketch: parent_index_path.map(|p| fingerprint::sketch_path(&p)),
     })
+}
+
+/// Turns `whole_blocks` into row-level upserts and deletes by hashing the rows of those
+/// blocks on both sides (the live table and the parent version) and comparing them.
+fn locate_rows(job: &Job, prior: &Prior, changes: &mut fingerprint::Changes) -> Result<()> {
+    let spans = ranges(&changes.whole_blocks);
+    let filter = |rowid: &str| -> String {
+        let lo = spans.first().map(|r| r[0] << BLOCK_BITS).unwrap_or(0);
+        let hi = spans.last().map(|r| ((r[1] + 1) << BLOCK_BITS) - 1).unwrap_or(0);
+        let blocks: Vec<String> = spans.iter().map(|[a, b]| format!("({rowid} >> {BLOCK_BITS}) BETWEEN {a} AND {b}")).collect();
+        format!("{rowid} BETWEEN {lo} AND {hi} AND ({})", blocks.join(" OR "))
+    };
+    let live_from = format!("{} WHERE {}", job.table.sql(), filter("rowid"));
+    let live = fingerprint::pairs_sql(&job.def.columns, "rowid", &live_from, fingerprint::live_value);
+    let layers = prior.entry.effective_layers(&prior.manifest.snapshot_id);
+    let columns = &prior.entry.schema.columns;
+    let version = layers::Version::new(job.repo, &layers, columns);
+    let parent_from = format!("({}) AS __snap_v WHERE {}", version.rows_sql(false), filter("__snap_r"));
+    let parent = fingerprint::pairs_sql(columns, "__snap_r", &parent_from, |c| format!("CAST({} AS {})", ident(&c.name), c.ty));
+    let sql = format!(
+        "SELECT coalesce(c.r, p.r), c.r IS NOT NULL, p.r IS NOT NULL \
+         FROM ({live}) AS c(r, h) FULL OUTER JOIN ({parent}) AS p(r, h) ON c.r = p.r \
+         WHERE c.h IS DISTINCT FROM p.h"
+    );
+    let found = job.db.query(&sql)?;
+    for row in &found.rows {
+        let id: u64 = row[0].as_deref().and_then(|v| v.parse().ok()).ok_or_else(|| Error::Internal("row id expected".into()))?;
+        let (now, before) = (row[1].as_deref() == Some("true"), row[2].as_deref() == Some("true"));
+        if now {
+            changes.upserts.push(id);
+            changes.rows_added += 1;
+        } else {
+            changes.deletes.push(id);
+        }
+        if before {
+            changes.rows_removed += 1;
+        }
+    }
+    changes.whole_blocks.clear();
+    changes.whole_rows_now = 0;
+    changes.whole_rows_before = 0;
+    Ok(())
 }
 
 /// Consecutive block numbers as inclusive ranges.
