@@ -99,7 +99,8 @@ def run_file(path):
 def main():
     roots = sys.argv[1:] or ["test/sql"]
     files = sorted(
-        os.path.join(d, f) for r in roots for d, _, fs in os.walk(r) for f in fs if f.endswith(".test")
+        [r for r in roots if os.path.isfile(r)]
+        + [os.path.join(d, f) for r in roots for d, _, fs in os.walk(r) for f in fs if f.endswith(".test")]
     )
     passed = failed = 0
     for f in files:
