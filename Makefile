@@ -67,6 +67,8 @@ bench: release venv
 	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) $(PY) bench/metadata.py
 	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) $(PY) bench/read.py
 	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) $(PY) bench/incremental.py
+	$(PY) -m pip install -q matplotlib==3.9.2
+	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) $(PY) bench/suite.py
 
 # copies the extension where `LOAD snapshot` finds it, for both pinned DuckDB versions
 install: release

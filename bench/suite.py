@@ -1,0 +1,280 @@
+#!/usr/bin/env python3
+"""The benchmark suite: snapshot_create / snapshot_restore / read_snapshot against DuckDB's own
+ways of doing the same work, at several table sizes and for a database of 50 tables, with time,
+throughput and peak memory (RSS) of each operation. Every operation runs in a fresh process (so
+its peak RSS is its own), extension and built-in alternate, REPS repetitions, median and spread.
+Writes bench/results-suite.md and, when matplotlib is installed, bench/results-suite.png.
+
+    BENCH_SIZES=1000000,10000000 python bench/suite.py          # default sizes
+    BENCH_SIZES=1000000,10000000,100000000 python bench/suite.py  # with 100M (about an hour)
+"""
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+EXT = os.path.abspath(os.environ.get("SNAPSHOT_EXTENSION", "build/release/snapshot.duckdb_extension"))
+SIZES = [int(x) for x in os.environ.get("BENCH_SIZES", "1000000,10000000").split(",")]
+REPS = int(os.environ.get("BENCH_REPS", "3"))
+TABLES = int(os.environ.get("BENCH_TABLES", "50"))
+TABLE_ROWS = int(os.environ.get("BENCH_TABLE_ROWS", "200000"))
+OUT = os.environ.get("BENCH_OUT", os.path.join(HERE, "results-suite.md"))
+CHART = os.path.splitext(OUT)[0] + ".png"
+
+
+def table_sql(name, rows):
+    """bench/bench.py's table, named `name`, with `rows` rows."""
+    sys.path.insert(0, HERE)
+    from bench import TABLE_SQL  # noqa: PLC0415
+
+    head = TABLE_SQL.replace("CREATE TABLE bench", f"CREATE TABLE {name}").split("FROM range(")[0]
+    return head + f"FROM range({rows}) t(i)"
+
+
+# ---- one operation, in a child process ---------------------------------------------------
+
+def child(spec):
+    """Runs one operation; prints {"seconds": s, "rss_mb": peak RSS}."""
+    import resource  # noqa: PLC0415
+
+    import duckdb  # noqa: PLC0415
+
+    con = duckdb.connect(spec["db"], config={"allow_unsigned_extensions": "true"})
+    con.execute(f"LOAD '{EXT}'")
+    con.execute(f"SET snapshot_directory = '{spec['snaps']}'")
+    for sql in spec.get("setup", []):
+        con.execute(sql)
+    start = time.perf_counter()
+    if spec.get("file_copy"):
+        con.execute("CHECKPOINT")
+        start = time.perf_counter()
+        shutil.copyfile(spec["db"], spec["file_copy"])
+    else:
+        for sql in spec["sql"]:
+            con.execute(sql).fetchall()
+    seconds = time.perf_counter() - start
+    for sql in spec.get("cleanup", []):
+        con.execute(sql)
+    con.close()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "rss_mb": rss}))
+
+
+def run(spec):
+    p = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"{spec.get('sql')}: {p.stderr[-2000:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def measure(pairs, reps):
+    """pairs: {label: spec factory(rep)}; alternates the order every repetition."""
+    results = {label: [] for label in pairs}
+    labels = list(pairs)
+    for rep in range(reps):
+        order = labels if rep % 2 == 0 else list(reversed(labels))
+        for label in order:
+            results[label].append(run(pairs[label](rep)))
+    return results
+
+
+def med(rs, key="seconds"):
+    xs = [r[key] for r in rs]
+    return statistics.median(xs), min(xs), max(xs)
+
+
+# ---- the suite ----------------------------------------------------------------------------
+
+def size_suite(work, rows):
+    import duckdb  # noqa: PLC0415
+
+    db = os.path.join(work, f"t{rows}.duckdb")
+    snaps = os.path.join(work, f"snaps{rows}")
+    con = duckdb.connect(db)
+    con.execute(table_sql("bench", rows))
+    con.execute("CHECKPOINT")
+    dbname = con.execute("SELECT current_database()").fetchall()[0][0]
+    con.close()
+    base = {"db": db, "snaps": snaps}
+    pq = os.path.join(work, f"copy{rows}.parquet")
+    exp = os.path.join(work, f"export{rows}")
+
+    def spec(**kw):
+        return {**base, **kw}
+
+    create = measure({
+        "snapshot_create": lambda r: spec(sql=[f"CALL snapshot_create('bench', id := 'c{r}', incremental := false)"]),
+        "COPY TO parquet (ZSTD)": lambda r: spec(sql=[f"COPY bench TO '{pq}' (FORMAT PARQUET, COMPRESSION ZSTD)"]),
+        "EXPORT DATABASE (parquet, ZSTD)": lambda r: spec(sql=[f"EXPORT DATABASE '{exp}{r}' (FORMAT PARQUET, COMPRESSION ZSTD)"]),
+        "copy the database file": lambda r: spec(file_copy=os.path.join(work, "filecopy.duckdb")),
+        "ATTACH + COPY FROM DATABASE": lambda r: spec(sql=[f"ATTACH '{work}/fresh{rows}_{r}.duckdb' AS fresh", f"COPY FROM DATABASE {dbname} TO fresh", "DETACH fresh"]),
+    }, REPS)
+    snap_bytes = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(os.path.join(snaps)) for f in fs if f.endswith(".parquet")) // REPS
+    parquet_bytes = os.path.getsize(pq)
+    restore = measure({
+        "snapshot_restore": lambda r: spec(sql=["CALL snapshot_restore('c0', 'bench', target := 'restored')"], cleanup=["DROP TABLE restored"]),
+        "CREATE TABLE AS read_parquet": lambda r: spec(sql=[f"CREATE TABLE restored2 AS FROM read_parquet('{pq}')"], cleanup=["DROP TABLE restored2"]),
+        "IMPORT DATABASE (fresh file)": lambda r: {"db": f"{work}/imp{rows}_{r}.duckdb", "snaps": snaps, "sql": [f"IMPORT DATABASE '{exp}0'"]},
+    }, REPS)
+    queries = {
+        "full scan": "SELECT sum(hash(COLUMNS(*))) FROM {src}",
+        "one column": "SELECT sum(customer_id) FROM {src}",
+        "selective filter": f"SELECT count(*), sum(amount) FROM {{src}} WHERE id BETWEEN 100 AND {100 + rows // 500}",
+    }
+    read = {}
+    for name, q in queries.items():
+        read[name] = measure({
+            "read_snapshot": lambda r, q=q: spec(sql=[q.format(src="read_snapshot('c0', 'bench')")]),
+            "read_parquet": lambda r, q=q: spec(sql=[q.format(src=f"read_parquet('{pq}')")]),
+        }, REPS)
+    for d in os.listdir(work):
+        if d.startswith(("export", "fresh", "imp", "filecopy")):
+            p = os.path.join(work, d)
+            shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
+    return {"rows": rows, "create": create, "restore": restore, "read": read, "snap_bytes": snap_bytes, "parquet_bytes": parquet_bytes}
+
+
+def many_tables_suite(work):
+    import duckdb  # noqa: PLC0415
+
+    db = os.path.join(work, "many.duckdb")
+    snaps = os.path.join(work, "snaps-many")
+    con = duckdb.connect(db)
+    for k in range(TABLES):
+        con.execute(table_sql(f"t{k:02d}", TABLE_ROWS))
+    con.execute("CHECKPOINT")
+    dbname = con.execute("SELECT current_database()").fetchall()[0][0]
+    con.close()
+    base = {"db": db, "snaps": snaps}
+    exp = os.path.join(work, "many-export")
+    create = measure({
+        "snapshot_create(NULL)": lambda r: {**base, "sql": [f"CALL snapshot_create(NULL, id := 'm{r}', incremental := false)"]},
+        "EXPORT DATABASE (parquet, ZSTD)": lambda r: {**base, "sql": [f"EXPORT DATABASE '{exp}{r}' (FORMAT PARQUET, COMPRESSION ZSTD)"]},
+        "ATTACH + COPY FROM DATABASE": lambda r: {**base, "sql": [f"ATTACH '{work}/mfresh{r}.duckdb' AS fresh", f"COPY FROM DATABASE {dbname} TO fresh", "DETACH fresh"]},
+        "copy the database file": lambda r: {**base, "file_copy": os.path.join(work, "mfilecopy.duckdb")},
+    }, REPS)
+    restore = measure({
+        "snapshot_restore(id, NULL) into a fresh file": lambda r: {**base, "sql": [f"ATTACH '{work}/mrest{r}.duckdb' AS fresh", "CALL snapshot_restore('m0', NULL, target_catalog := 'fresh')", "DETACH fresh"]},
+        "IMPORT DATABASE (fresh file)": lambda r: {"db": f"{work}/mimp{r}.duckdb", "snaps": snaps, "sql": [f"IMPORT DATABASE '{exp}0'"]},
+    }, REPS)
+    return {"create": create, "restore": restore}
+
+
+def fmt(rs):
+    m, lo, hi = med(rs)
+    return f"{m:.2f} s ({lo:.2f}-{hi:.2f})"
+
+
+def rss(rs):
+    return f"{med(rs, 'rss_mb')[0]:.0f} MB"
+
+
+def report(results, many, machine):
+    lines = ["# Benchmark suite", "", machine, "",
+             f"Every operation runs in a fresh process (peak RSS is that process's maximum resident set, Python and DuckDB included); "
+             f"extension and built-in alternate; {REPS} repetitions; median (min-max). Table: 8 columns (integers, decimal, "
+             "timestamp, short and long strings, NULLs) generated by SQL (bench/bench.py).", ""]
+    for res in results:
+        n = res["rows"]
+        mb = res["parquet_bytes"] / 1e6
+        lines += [f"## {n:,} rows ({mb:.0f} MB of Parquet; the snapshot's files: {res['snap_bytes'] / 1e6:.0f} MB)", "",
+                  "| operation | time | rows/s | MB/s | peak RSS | vs first row |", "|---|---|---|---|---|---|"]
+        for group in ("create", "restore"):
+            first = None
+            for label, rs in res[group].items():
+                m = med(rs)[0]
+                first = first or m
+                lines.append(f"| {group}: {label} | {fmt(rs)} | {n / m / 1e6:.1f} M | {mb / m:.0f} | {rss(rs)} | {m / first:.2f}x |")
+        for q, pair in res["read"].items():
+            a, b = med(pair["read_snapshot"])[0], med(pair["read_parquet"])[0]
+            lines.append(f"| read, {q}: read_snapshot | {fmt(pair['read_snapshot'])} | {n / a / 1e6:.1f} M | | {rss(pair['read_snapshot'])} | {a / b:.2f}x |")
+            lines.append(f"| read, {q}: read_parquet | {fmt(pair['read_parquet'])} | {n / b / 1e6:.1f} M | | {rss(pair['read_parquet'])} | 1.00x |")
+        lines.append("")
+    lines += ["## Scaling", "", "| rows | create / COPY | restore / CTAS | read full scan / read_parquet | create peak RSS - COPY peak RSS | restore peak RSS - CTAS peak RSS |", "|---|---|---|---|---|---|"]
+    for res in results:
+        c = med(res["create"]["snapshot_create"])[0] / med(res["create"]["COPY TO parquet (ZSTD)"])[0]
+        r = med(res["restore"]["snapshot_restore"])[0] / med(res["restore"]["CREATE TABLE AS read_parquet"])[0]
+        rd = med(res["read"]["full scan"]["read_snapshot"])[0] / med(res["read"]["full scan"]["read_parquet"])[0]
+        dc = med(res["create"]["snapshot_create"], "rss_mb")[0] - med(res["create"]["COPY TO parquet (ZSTD)"], "rss_mb")[0]
+        dr = med(res["restore"]["snapshot_restore"], "rss_mb")[0] - med(res["restore"]["CREATE TABLE AS read_parquet"], "rss_mb")[0]
+        lines.append(f"| {res['rows']:,} | {c:.2f} | {r:.2f} | {rd:.2f} | {dc:+.0f} MB | {dr:+.0f} MB |")
+    if many:
+        lines += ["", f"## A database of {TABLES} tables x {TABLE_ROWS:,} rows", "", "| operation | time | peak RSS | vs first row |", "|---|---|---|---|"]
+        for group in ("create", "restore"):
+            first = None
+            for label, rs in many[group].items():
+                m = med(rs)[0]
+                first = first or m
+                lines.append(f"| {group}: {label} | {fmt(rs)} | {rss(rs)} | {m / first:.2f}x |")
+    lines.append("")
+    with open(OUT, "w") as f:
+        f.write("\n".join(lines))
+    print("\n".join(lines))
+
+
+def chart(results):
+    try:
+        import matplotlib  # noqa: PLC0415
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError:
+        print("matplotlib not installed: no chart (make bench installs it)")
+        return
+    rows = [r["rows"] for r in results]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    series = [
+        ("snapshot_create", lambda r: r["create"]["snapshot_create"], "C0", "-"),
+        ("COPY TO parquet", lambda r: r["create"]["COPY TO parquet (ZSTD)"], "C0", "--"),
+        ("snapshot_restore", lambda r: r["restore"]["snapshot_restore"], "C1", "-"),
+        ("CTAS read_parquet", lambda r: r["restore"]["CREATE TABLE AS read_parquet"], "C1", "--"),
+        ("read_snapshot full scan", lambda r: r["read"]["full scan"]["read_snapshot"], "C2", "-"),
+        ("read_parquet full scan", lambda r: r["read"]["full scan"]["read_parquet"], "C2", "--"),
+    ]
+    for label, get, color, style in series:
+        ax1.plot(rows, [med(get(r))[0] for r in results], style, color=color, marker="o", label=label)
+        ax2.plot(rows, [med(get(r), "rss_mb")[0] for r in results], style, color=color, marker="o", label=label)
+    for ax, title, unit in ((ax1, "time", "seconds"), (ax2, "peak RSS", "MB")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("rows")
+        ax.set_ylabel(unit)
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+    ax1.legend(fontsize=8)
+    fig.suptitle("snapshot extension (solid) vs DuckDB built-in (dashed)")
+    fig.tight_layout()
+    fig.savefig(CHART, dpi=110)
+    print(f"chart: {CHART}")
+
+
+def main():
+    import duckdb  # noqa: PLC0415
+
+    cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
+    machine = f"Machine: {cpu}, {os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GB RAM, {platform.system()} {platform.release()}; DuckDB {duckdb.__version__} (Python)."
+    work = tempfile.mkdtemp(prefix="snapsuite-", dir=os.environ.get("BENCH_DIR"))
+    try:
+        results = []
+        for n in SIZES:
+            results.append(size_suite(work, n))
+            shutil.rmtree(work)
+            os.mkdir(work)
+        many = many_tables_suite(work) if TABLES else None
+        report(results, many, machine)
+        chart(results)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--child":
+        child(json.loads(sys.argv[2]))
+    else:
+        main()
