@@ -49,6 +49,7 @@ def main():
                 have += 1
             first = median_ms(con, "SELECT count(*) FROM snapshots()", reps=1)[0]
             for label, sql in [("snapshots()", "SELECT count(*) FROM snapshots()"),
+                               ("snapshots(), every column read", "SELECT max(length(s::VARCHAR)) FROM snapshots() s"),
                                ("snapshot_tables()", "SELECT count(*) FROM snapshot_tables(NULL)")]:
                 med, lo, hi = median_ms(con, sql)
                 lines.append(f"| {target:,} | {label} | {med:.1f} ({lo:.1f}-{hi:.1f}) |")

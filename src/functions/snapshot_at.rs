@@ -35,6 +35,6 @@ impl TableFn for SnapshotAt {
 
     fn produce(host: &Arc<Host>, bind: &Bind, _columns: &[usize]) -> Result<Produce> {
         let (repo, m) = with_ctx(host, &bind.settings, |ctx| Ok((ctx.repo.clone(), crate::engine::travel::point_at(ctx, bind.at)?)))?;
-        Ok(Produce::Rows(vec![snapshot_row(&repo, &m)]))
+        Ok(Produce::Rows(vec![snapshot_row(&repo, &m, true)]))
     }
 }

@@ -32,8 +32,12 @@ pub const SNAPSHOT_COLUMNS: [(&str, ColType); 15] = [
     ("bytes_reused", ColType::BigInt),
 ];
 
-/// The values of `SNAPSHOT_COLUMNS` for one snapshot.
-pub fn snapshot_row(repo: &Repo, m: &Manifest) -> Vec<Val> {
+/// Index of `pinned` in `SNAPSHOT_COLUMNS`: the one value that costs a file-system look-up.
+const PINNED: usize = 11;
+
+/// The values of `SNAPSHOT_COLUMNS` for one snapshot; `pinned` is looked up only when
+/// `with_pin` (the query reads that column).
+pub fn snapshot_row(repo: &Repo, m: &Manifest, with_pin: bool) -> Vec<Val> {
     let path = repo.snapshot_dir(&m.snapshot_id).to_string_lossy().into_owned();
     vec![
         Val::Str(m.snapshot_id.clone()),
@@ -47,7 +51,7 @@ pub fn snapshot_row(repo: &Repo, m: &Manifest) -> Vec<Val> {
         Val::I64(m.row_count() as i64),
         Val::I64(m.size_bytes() as i64),
         Val::Str(path),
-        Val::Bool(crate::repo::pin::is_pinned(repo, &m.snapshot_id)),
+        if with_pin { Val::Bool(crate::repo::pin::is_pinned(repo, &m.snapshot_id)) } else { Val::Null },
         m.parent_id.clone().map(Val::Str).unwrap_or(Val::Null),
         Val::I64(m.tables.iter().map(|t| t.written_bytes()).sum::<u64>() as i64),
         Val::I64(m.tables.iter().map(|t| t.bytes_reused).sum::<u64>() as i64),
@@ -61,12 +65,17 @@ impl TableFn for Snapshots {
         &[]
     }
 
+    fn projection_pushdown() -> bool {
+        true
+    }
+
     fn bind(args: &BindArgs) -> Result<(Settings, Schema)> {
         Ok((settings(args), Schema::Simple(SNAPSHOT_COLUMNS.to_vec())))
     }
 
-    fn produce(host: &Arc<Host>, bind: &Settings, _columns: &[usize]) -> Result<Produce> {
+    fn produce(host: &Arc<Host>, bind: &Settings, columns: &[usize]) -> Result<Produce> {
         let (repo, all) = with_ctx(host, bind, |ctx| Ok((ctx.repo.clone(), list_manifests(&ctx.repo)?)))?;
-        Ok(Produce::Rows(all.iter().map(|m| snapshot_row(&repo, m)).collect()))
+        let with_pin = columns.contains(&PINNED);
+        Ok(Produce::Rows(all.iter().map(|m| snapshot_row(&repo, m, with_pin)).collect()))
     }
 }
