@@ -36,6 +36,13 @@ FROM range({ROWS}) t(i)
 """
 
 
+def machine():
+    """One line naming the machine and DuckDB version a result was measured on."""
+    cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"Machine: {cpu}, {os.cpu_count()} cores, {ram:.0f} GB RAM, {platform.system()} {platform.release()}; DuckDB {duckdb.__version__} (Python)."
+
+
 def write_report(lines, path):
     """Writes a results page and echoes it."""
     text = "\n".join(lines)

@@ -16,7 +16,7 @@ import time
 
 import duckdb
 
-from bench import TABLE_SQL, ROWS, timed, write_report
+from bench import TABLE_SQL, ROWS, machine, timed, write_report
 
 EXT = os.environ.get("SNAPSHOT_EXTENSION", "build/release/snapshot.duckdb_extension")
 DAYS = int(os.environ.get("BENCH_DAYS", "30"))
@@ -73,9 +73,7 @@ def main():
     work = tempfile.mkdtemp(prefix="snapincr-", dir=os.environ.get("BENCH_DIR"))
     lines = ["# Incremental benchmark", ""]
     try:
-        version = duckdb.__version__
-        cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
-        lines += [f"Machine: {cpu}, {os.cpu_count()} cores; DuckDB {version} (Python); {ROWS:,} rows x 8 columns "
+        lines += [f"{machine()} {ROWS:,} rows x 8 columns "
                   f"(the table of bench/bench.py); {DAYS} daily snapshots; times are medians of {REPS} repetitions "
                   "where repeated.", ""]
         rows = []

@@ -11,7 +11,7 @@ import time
 
 import duckdb
 
-from bench import write_report
+from bench import machine, write_report
 
 EXT = os.environ.get("SNAPSHOT_EXTENSION", "build/release/snapshot.duckdb_extension")
 OUT = os.environ.get("BENCH_OUT", os.path.join(os.path.dirname(os.path.abspath(__file__)), "results-metadata.md"))
@@ -28,7 +28,7 @@ def median_ms(con, sql, reps=7):
 
 def main():
     work = tempfile.mkdtemp(prefix="snapmeta-")
-    lines = ["# Metadata benchmark", "", "| snapshots in repository | operation | median ms (min-max) |", "|---|---|---|"]
+    lines = ["# Metadata benchmark", "", machine(), "", "| snapshots in repository | operation | median ms (min-max) |", "|---|---|---|"]
     try:
         con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
         con.execute(f"LOAD '{os.path.abspath(EXT)}'")

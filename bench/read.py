@@ -10,7 +10,7 @@ import time
 
 import duckdb
 
-from bench import ROWS, TABLE_SQL, write_report
+from bench import ROWS, TABLE_SQL, machine, write_report
 
 EXT = os.environ.get("SNAPSHOT_EXTENSION", "build/release/snapshot.duckdb_extension")
 REPS = int(os.environ.get("BENCH_REPS", "5"))
@@ -44,6 +44,8 @@ def main():
         }
         lines = [
             "# Read benchmark",
+            "",
+            machine(),
             "",
             f"{ROWS:,} rows x 8 columns; {REPS} repetitions, median seconds; ratio against read_parquet on the same file.",
             "",

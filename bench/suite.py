@@ -10,7 +10,6 @@ Writes bench/results-suite.md and, when matplotlib is installed, bench/results-s
 """
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -291,10 +290,10 @@ def chart(results):
 
 
 def main():
-    import duckdb  # noqa: PLC0415
+    sys.path.insert(0, HERE)
+    from bench import machine as machine_line  # noqa: PLC0415
 
-    cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
-    machine = f"Machine: {cpu}, {os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GB RAM, {platform.system()} {platform.release()}; DuckDB {duckdb.__version__} (Python)."
+    machine = machine_line()
     work = tempfile.mkdtemp(prefix="snapsuite-", dir=os.environ.get("BENCH_DIR"))
     try:
         results = []
