@@ -209,6 +209,18 @@ def rss(rs):
     return f"{med(rs, 'rss_mb')[0]:.0f} MB"
 
 
+def group_lines(res, cells):
+    """Table rows of the create and restore operations, each also relative to the group's first."""
+    lines = []
+    for group in ("create", "restore"):
+        first = None
+        for label, rs in res[group].items():
+            m = med(rs)[0]
+            first = first or m
+            lines.append(f"| {group}: {label} | {cells(rs, m)} | {m / first:.2f}x |")
+    return lines
+
+
 def report(results, many, machine):
     lines = ["# Benchmark suite", "", machine, "",
              f"Every operation runs in a fresh process; peak RSS is that process's maximum resident set during the operation "
@@ -220,12 +232,7 @@ def report(results, many, machine):
         mb = res["parquet_bytes"] / 1e6
         lines += [f"## {n:,} rows ({mb:.0f} MB of Parquet; the snapshot's files: {res['snap_bytes'] / 1e6:.0f} MB; {res['reps']} repetitions)", "",
                   "| operation | time | rows/s | MB/s | peak RSS | vs first row |", "|---|---|---|---|---|---|"]
-        for group in ("create", "restore"):
-            first = None
-            for label, rs in res[group].items():
-                m = med(rs)[0]
-                first = first or m
-                lines.append(f"| {group}: {label} | {fmt(rs)} | {n / m / 1e6:.1f} M | {mb / m:.0f} | {rss(rs)} | {m / first:.2f}x |")
+        lines += group_lines(res, lambda rs, m: f"{fmt(rs)} | {n / m / 1e6:.1f} M | {mb / m:.0f} | {rss(rs)}")
         for q, pair in res["read"].items():
             a, b = med(pair["read_snapshot"])[0], med(pair["read_parquet"])[0]
             lines.append(f"| read, {q}: read_snapshot | {fmt(pair['read_snapshot'])} | {n / a / 1e6:.1f} M | | {rss(pair['read_snapshot'])} | {a / b:.2f}x |")
@@ -241,12 +248,7 @@ def report(results, many, machine):
         lines.append(f"| {res['rows']:,} | {c:.2f} | {r:.2f} | {rd:.2f} | {dc:+.0f} MB | {dr:+.0f} MB |")
     if many:
         lines += ["", f"## A database of {TABLES} tables x {TABLE_ROWS:,} rows", "", "| operation | time | peak RSS | vs first row |", "|---|---|---|---|"]
-        for group in ("create", "restore"):
-            first = None
-            for label, rs in many[group].items():
-                m = med(rs)[0]
-                first = first or m
-                lines.append(f"| {group}: {label} | {fmt(rs)} | {rss(rs)} | {m / first:.2f}x |")
+        lines += group_lines(many, lambda rs, m: f"{fmt(rs)} | {rss(rs)}")
     lines += ["", WHY, ""]
     with open(OUT, "w") as f:
         f.write("\n".join(lines))

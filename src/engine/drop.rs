@@ -8,7 +8,7 @@ use crate::engine::catalog;
 use crate::engine::create::{create_locked, ensure_repo_dir, CreateRequest, KIND_PRE_DROP};
 use crate::engine::{now_micros, Ctx};
 use crate::error::{Error, Result};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::repo::layout::{validate_id, DEL_PREFIX, METADATA_FILE, RETIRED_FILE};
 use crate::repo::manifest;
@@ -33,24 +33,31 @@ pub fn drop_snapshot(ctx: &Ctx, id: &str) -> Result<Dropped> {
     drop_locked(ctx, id)
 }
 
-/// Files of snapshot folder `id` that other snapshots reference, or None when some
-/// snapshot's metadata cannot be read (its references are unknown, so nothing may go).
-pub fn references_into(repo: &crate::repo::layout::Repo, id: &str) -> Result<Option<HashSet<String>>> {
-    let mut refs = HashSet::new();
-    for other in repo.list_ids()? {
-        if other == id {
-            continue;
-        }
-        let Ok(m) = manifest::load(repo, &other) else { return Ok(None) };
+/// For every snapshot folder, the files that other listed snapshots reference; None when
+/// some snapshot's metadata cannot be read (its references are unknown, so nothing may go).
+/// Uses the cached listing: a drop in a repository of thousands of snapshots parses nothing.
+pub fn references(repo: &crate::repo::layout::Repo) -> Result<Option<HashMap<String, HashSet<String>>>> {
+    let listed = repo.list_ids()?.len();
+    let manifests = crate::engine::list::manifests(repo)?;
+    if manifests.len() < listed {
+        return Ok(None);
+    }
+    let mut refs: HashMap<String, HashSet<String>> = HashMap::new();
+    for m in &manifests {
         for t in &m.tables {
-            for r in t.referenced_files(&other) {
-                if r.snapshot == id {
-                    refs.insert(r.file);
+            for r in t.referenced_files(&m.snapshot_id) {
+                if r.snapshot != m.snapshot_id {
+                    refs.entry(r.snapshot).or_default().insert(r.file);
                 }
             }
         }
     }
     Ok(Some(refs))
+}
+
+/// Files of snapshot folder `id` that other snapshots reference (None: unknown).
+pub fn references_into(repo: &crate::repo::layout::Repo, id: &str) -> Result<Option<HashSet<String>>> {
+    Ok(references(repo)?.map(|mut all| all.remove(id).unwrap_or_default()))
 }
 
 /// A file of a retired folder is kept while referenced; a sketch goes with its index.
@@ -91,18 +98,23 @@ fn retire(ctx: &Ctx, id: &str, refs: &Option<HashSet<String>>) -> Result<Dropped
     Ok(dropped)
 }
 
+/// Removes one entry of a folder and counts it.
+fn remove_entry(entry: &fs::DirEntry, dropped: &mut Dropped) -> Result<()> {
+    let path = entry.path();
+    let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+    let removed = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+    removed.map_err(|e| Error::io(&path, e))?;
+    dropped.files_deleted += 1;
+    dropped.bytes_freed += size;
+    Ok(())
+}
+
 fn remove_unneeded(dir: &std::path::Path, refs: &Option<HashSet<String>>, dropped: &mut Dropped) -> Result<()> {
     for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.filter_map(|e| e.ok()) {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name == RETIRED_FILE || still_needed(refs, &name) {
-            continue;
+        if name != RETIRED_FILE && !still_needed(refs, &name) {
+            remove_entry(&entry, dropped)?;
         }
-        let path = entry.path();
-        let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-        let removed = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
-        removed.map_err(|e| Error::io(&path, e))?;
-        dropped.files_deleted += 1;
-        dropped.bytes_freed += size;
     }
     Ok(())
 }
@@ -110,8 +122,13 @@ fn remove_unneeded(dir: &std::path::Path, refs: &Option<HashSet<String>>, droppe
 /// Removes retired folders (and files in them) that no snapshot references any more.
 pub fn sweep_retired(ctx: &Ctx) -> Result<Dropped> {
     let mut total = Dropped { snapshot_id: String::new(), files_deleted: 0, bytes_freed: 0 };
-    for id in retired_ids(&ctx.repo) {
-        let refs = references_into(&ctx.repo, &id)?;
+    let retired = retired_ids(&ctx.repo);
+    if retired.is_empty() {
+        return Ok(total);
+    }
+    let all = references(&ctx.repo)?;
+    for id in retired {
+        let refs = all.as_ref().map(|a| a.get(&id).cloned().unwrap_or_default());
         let dir = ctx.repo.snapshot_dir(&id);
         if refs.as_ref().is_some_and(|r| r.is_empty()) {
             let d = delete_folder(ctx, &id, &dir)?;
@@ -144,15 +161,8 @@ fn delete_folder(ctx: &Ctx, id: &str, dir: &std::path::Path) -> Result<Dropped> 
     fs::rename(dir, &doomed).map_err(|e| Error::Unwritable { path: ctx.repo.dir.clone(), source: e })?;
     sync_dir(&ctx.repo.dir)?;
     let mut dropped = Dropped { snapshot_id: id.to_string(), files_deleted: 0, bytes_freed: 0 };
-    let entries = fs::read_dir(&doomed).map_err(|e| Error::io(&doomed, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io(&doomed, e))?;
-        let path = entry.path();
-        let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-        let removed = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
-        removed.map_err(|e| Error::io(&path, e))?;
-        dropped.files_deleted += 1;
-        dropped.bytes_freed += size;
+    for entry in fs::read_dir(&doomed).map_err(|e| Error::io(&doomed, e))? {
+        remove_entry(&entry.map_err(|e| Error::io(&doomed, e))?, &mut dropped)?;
     }
     fs::remove_dir(&doomed).map_err(|e| Error::io(&doomed, e))?;
     Ok(dropped)

@@ -89,12 +89,20 @@ fn parent_fingerprint(job: &Job, prior: &Prior) -> Result<(Fingerprint, bool)> {
             return Ok((fp, true));
         }
     }
+    let scanned = fingerprint::scan(job.db, &parent_pairs_sql(job, prior, None), job.hash_id)?;
+    Ok((scanned.fp, false))
+}
+
+/// `pairs_sql` over the parent version's stored rows (those `filter` on `__snap_r` keeps),
+/// read back in the original types so they hash like the live table's.
+fn parent_pairs_sql(job: &Job, prior: &Prior, filter: Option<&str>) -> String {
     let layers = prior.entry.effective_layers(&prior.manifest.snapshot_id);
     let columns = &prior.entry.schema.columns;
-    let from = format!("({}) AS __snap_v", layers::Version::new(job.repo, &layers, columns).rows_sql(false));
-    let sql = fingerprint::pairs_sql(columns, "__snap_r", &from, |c| format!("CAST({} AS {})", ident(&c.name), c.ty));
-    let scanned = fingerprint::scan(job.db, &sql, job.hash_id)?;
-    Ok((scanned.fp, false))
+    let mut from = format!("({}) AS __snap_v", layers::Version::new(job.repo, &layers, columns).rows_sql(false));
+    if let Some(f) = filter {
+        from.push_str(&format!(" WHERE {f}"));
+    }
+    fingerprint::pairs_sql(columns, "__snap_r", &from, |c| format!("CAST({} AS {})", ident(&c.name), c.ty))
 }
 
 /// Writes the table: incremental against `prior` when possible, else a full copy.
@@ -210,11 +218,7 @@ fn locate_rows(job: &Job, prior: &Prior, changes: &mut fingerprint::Changes) -> 
     };
     let live_from = format!("{} WHERE {}", job.table.sql(), filter("rowid"));
     let live = fingerprint::pairs_sql(&job.def.columns, "rowid", &live_from, fingerprint::live_value);
-    let layers = prior.entry.effective_layers(&prior.manifest.snapshot_id);
-    let columns = &prior.entry.schema.columns;
-    let version = layers::Version::new(job.repo, &layers, columns);
-    let parent_from = format!("({}) AS __snap_v WHERE {}", version.rows_sql(false), filter("__snap_r"));
-    let parent = fingerprint::pairs_sql(columns, "__snap_r", &parent_from, |c| format!("CAST({} AS {})", ident(&c.name), c.ty));
+    let parent = parent_pairs_sql(job, prior, Some(&filter("__snap_r")));
     let sql = format!(
         "SELECT coalesce(c.r, p.r), c.r IS NOT NULL, p.r IS NOT NULL \
          FROM ({live}) AS c(r, h) FULL OUTER JOIN ({parent}) AS p(r, h) ON c.r = p.r \

@@ -23,9 +23,6 @@ pub trait Sql {
     fn exec(&self, sql: &str) -> Result<()> {
         self.query(sql).map(|_| ())
     }
-    /// Streams a query of two non-NULL columns (BIGINT, UBIGINT) chunk by chunk, without
-    /// rendering values as text (fingerprinting millions of rows).
-    fn scan_pairs(&self, sql: &str, f: &mut dyn FnMut(&[i64], &[u64])) -> Result<()>;
 }
 
 /// A quoted identifier: `"a""b"`.

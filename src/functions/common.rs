@@ -44,6 +44,17 @@ pub const TABLE_COLUMNS: [(&str, ColType); 12] = [
     ("file", ColType::Varchar),
     ("row_count", ColType::BigInt),
     ("size_bytes", ColType::BigInt),
+    VERSION_COLUMNS[0],
+    VERSION_COLUMNS[1],
+    VERSION_COLUMNS[2],
+    VERSION_COLUMNS[3],
+    VERSION_COLUMNS[4],
+    VERSION_COLUMNS[5],
+];
+
+/// What a table version records about its lineage and cost (snapshot_create,
+/// snapshot_tables, snapshot_history).
+pub const VERSION_COLUMNS: [(&str, ColType); 6] = [
     ("status", ColType::Varchar),
     ("parent_id", ColType::Varchar),
     ("rows_added", ColType::BigInt),
@@ -52,15 +63,9 @@ pub const TABLE_COLUMNS: [(&str, ColType); 12] = [
     ("bytes_reused", ColType::BigInt),
 ];
 
-/// The values of `TABLE_COLUMNS` for one table of a snapshot.
-pub fn table_row(m: &Manifest, t: &TableEntry) -> Vec<Val> {
-    vec![
-        Val::Str(m.snapshot_id.clone()),
-        Val::Str(t.bucket.clone()),
-        Val::Str(t.table.clone()),
-        Val::Str(t.file.clone()),
-        Val::I64(t.row_count as i64),
-        Val::I64(t.size_bytes as i64),
+/// The values of `VERSION_COLUMNS` for one table version.
+pub fn version_values(t: &TableEntry) -> [Val; 6] {
+    [
         Val::Str(t.status.clone()),
         t.parent_id.clone().map(Val::Str).unwrap_or(Val::Null),
         Val::I64(t.rows_added as i64),
@@ -68,6 +73,20 @@ pub fn table_row(m: &Manifest, t: &TableEntry) -> Vec<Val> {
         Val::I64(t.written_bytes() as i64),
         Val::I64(t.bytes_reused as i64),
     ]
+}
+
+/// The values of `TABLE_COLUMNS` for one table of a snapshot.
+pub fn table_row(m: &Manifest, t: &TableEntry) -> Vec<Val> {
+    let mut row = vec![
+        Val::Str(m.snapshot_id.clone()),
+        Val::Str(t.bucket.clone()),
+        Val::Str(t.table.clone()),
+        Val::Str(t.file.clone()),
+        Val::I64(t.row_count as i64),
+        Val::I64(t.size_bytes as i64),
+    ];
+    row.extend(version_values(t));
+    row
 }
 
 /// The values of `TABLE_COLUMNS` for a table that was gone when the snapshot was taken.

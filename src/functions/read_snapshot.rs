@@ -122,7 +122,7 @@ impl TableFn for ReadSnapshot {
         let at = match args.named("at") {
             Arg::Missing | Arg::Null => None,
             Arg::Timestamp(t) => Some(t),
-            other => return Err(Error::Input(format!("at must be a TIMESTAMPTZ, got {other:?}"))),
+            other => return Err(Error::Input(format!("at must be a TIMESTAMPTZ, got {}", other.describe()))),
         };
         let settings: Settings = settings(args);
         let found = match at {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::engine::travel::history;
 use crate::engine::Settings;
 use crate::error::Result;
-use crate::functions::common::{required_str, settings, with_ctx};
+use crate::functions::common::{required_str, settings, version_values, with_ctx, VERSION_COLUMNS};
 use crate::host::session::Host;
 use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
 
@@ -25,7 +25,7 @@ impl TableFn for SnapshotHistory {
 
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
         let table = required_str(args.positional(0), "table name")?;
-        let schema = Schema::Simple(vec![
+        let mut columns = vec![
             ("snapshot_id", ColType::Varchar),
             ("created_at", ColType::TimestampTz),
             ("type", ColType::Varchar),
@@ -34,13 +34,9 @@ impl TableFn for SnapshotHistory {
             ("row_count", ColType::BigInt),
             ("size_bytes", ColType::BigInt),
             ("row_count_change", ColType::BigInt),
-            ("status", ColType::Varchar),
-            ("parent_id", ColType::Varchar),
-            ("rows_added", ColType::BigInt),
-            ("rows_removed", ColType::BigInt),
-            ("bytes_written", ColType::BigInt),
-            ("bytes_reused", ColType::BigInt),
-        ]);
+        ];
+        columns.extend(VERSION_COLUMNS);
+        let schema = Schema::Simple(columns);
         Ok((Bind { settings: settings(args), table }, schema))
     }
 
@@ -50,7 +46,7 @@ impl TableFn for SnapshotHistory {
         for (i, (m, e)) in found.iter().enumerate() {
             // newest first: the previous point in time is the next entry
             let change = found.get(i + 1).map(|(_, prev)| Val::I64(e.row_count as i64 - prev.row_count as i64)).unwrap_or(Val::Null);
-            rows.push(vec![
+            let mut row = vec![
                 Val::Str(m.snapshot_id.clone()),
                 Val::TimestampTz(m.created_at_micros()),
                 Val::Str(m.kind.clone()),
@@ -59,13 +55,9 @@ impl TableFn for SnapshotHistory {
                 Val::I64(e.row_count as i64),
                 Val::I64(e.size_bytes as i64),
                 change,
-                Val::Str(e.status.clone()),
-                e.parent_id.clone().map(Val::Str).unwrap_or(Val::Null),
-                Val::I64(e.rows_added as i64),
-                Val::I64(e.rows_removed as i64),
-                Val::I64(e.written_bytes() as i64),
-                Val::I64(e.bytes_reused as i64),
-            ]);
+            ];
+            row.extend(version_values(e));
+            rows.push(row);
         }
         Ok(Produce::Rows(rows))
     }

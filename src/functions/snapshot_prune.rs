@@ -51,7 +51,7 @@ fn cutoff(args: &BindArgs, arg: Arg) -> Result<Option<i64>> {
                 _ => return Err(Error::Input(format!("older_than '{text}' is neither an INTERVAL nor a TIMESTAMPTZ"))),
             }
         }
-        other => return Err(Error::Input(format!("older_than must be an INTERVAL or a TIMESTAMPTZ, got {other:?}"))),
+        other => return Err(Error::Input(format!("older_than must be an INTERVAL or a TIMESTAMPTZ, got {}", other.describe()))),
     })
 }
 

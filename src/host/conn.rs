@@ -107,51 +107,6 @@ impl Sql for Conn {
     fn query(&self, sql: &str) -> Result<Rows> {
         Conn::query(self, sql)
     }
-
-    fn scan_pairs(&self, sql: &str, f: &mut dyn FnMut(&[i64], &[u64])) -> Result<()> {
-        // materialized, not streamed: DuckDB computes the result with all threads, and
-        // fetching a chunk from a materialized result costs next to nothing (callers keep a
-        // result small by scanning in row-id ranges)
-        let c_sql = CString::new(sql).map_err(|_| Error::Input("SQL text contains a NUL byte".into()))?;
-        unsafe {
-            let mut res: ffi::duckdb_result = std::mem::zeroed();
-            let started = std::time::Instant::now();
-            if ffi::duckdb_query(self.raw, c_sql.as_ptr(), &mut res) != ffi::DuckDBSuccess {
-                let msg = cstr_or(ffi::duckdb_result_error(&mut res), "unknown DuckDB error");
-                ffi::duckdb_destroy_result(&mut res);
-                return Err(Error::Sql(msg));
-            }
-            crate::engine::trace("pairs materialized", started);
-            let out = (|| {
-                if ffi::duckdb_column_count(&mut res) != 2 {
-                    return Err(Error::Internal("scan_pairs needs two columns".into()));
-                }
-                loop {
-                    let chunk = ffi::duckdb_fetch_chunk(res);
-                    if chunk.is_null() {
-                        return Ok(());
-                    }
-                    let chunk = Chunk(chunk);
-                    let n = chunk.len();
-                    if n == 0 {
-                        continue;
-                    }
-                    let (a, b) = (chunk.vector(0), chunk.vector(1));
-                    for v in [a, b] {
-                        let validity = ffi::duckdb_vector_get_validity(v);
-                        if !validity.is_null() && (0..n).any(|i| !ffi::duckdb_validity_row_is_valid(validity, i as u64)) {
-                            return Err(Error::Internal("scan_pairs got a NULL".into()));
-                        }
-                    }
-                    let xs = std::slice::from_raw_parts(ffi::duckdb_vector_get_data(a) as *const i64, n);
-                    let ys = std::slice::from_raw_parts(ffi::duckdb_vector_get_data(b) as *const u64, n);
-                    f(xs, ys);
-                }
-            })();
-            ffi::duckdb_destroy_result(&mut res);
-            out
-        }
-    }
 }
 
 impl Drop for Conn {

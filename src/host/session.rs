@@ -151,10 +151,6 @@ impl Sql for AdminGuard<'_> {
     fn query(&self, sql: &str) -> Result<Rows> {
         self.conn().query(sql)
     }
-
-    fn scan_pairs(&self, sql: &str, f: &mut dyn FnMut(&[i64], &[u64])) -> Result<()> {
-        self.conn().scan_pairs(sql, f)
-    }
 }
 
 pub struct ReaderLease {

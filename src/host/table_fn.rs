@@ -176,7 +176,8 @@ impl Arg {
         }
     }
 
-    fn describe(&self) -> String {
+    /// How an argument reads in an error message.
+    pub fn describe(&self) -> String {
         match self {
             Arg::Missing | Arg::Null => "NULL".into(),
             Arg::Str(s) => format!("'{s}'"),
