@@ -28,7 +28,7 @@ impl TableFn for SnapshotAt {
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
         let at = match args.positional(0) {
             Arg::Timestamp(t) => t,
-            other => return Err(Error::Input(format!("snapshot_at needs a TIMESTAMPTZ such as TIMESTAMPTZ '2024-12-11 12:00:00+00', got {}", other.describe()))),
+            other => return Err(Error::Input(format!("the point in time must be a TIMESTAMPTZ such as TIMESTAMPTZ '2024-12-11 12:00:00+00', got {}", other.describe()))),
         };
         Ok((Bind { settings: settings(args), at }, Schema::Simple(SNAPSHOT_COLUMNS.to_vec())))
     }
