@@ -15,6 +15,7 @@ use crate::engine::layers::Version;
 use crate::host::conn::{Chunk, Stream};
 use crate::host::merge::MergeScan;
 use crate::host::session::{Host, ReaderLease};
+use crate::host::split::{ErrorMap, FileScan};
 use crate::host::table_fn::{Arg, BindArgs, ChunkSource, ParamType, Produce, Schema, TableFn};
 use crate::repo::manifest::{self, Column};
 
@@ -28,14 +29,15 @@ pub struct Bind {
     from: String,
     /// The version's base file (its disappearance means the snapshot was dropped).
     path: String,
-    /// Row ranges scanned in parallel; empty: one ordered scan. Only when the caller allows
-    /// reordering (`SET preserve_insertion_order = false`), as DuckDB's own scans do.
-    partitions: Vec<(u64, u64)>,
+    /// The file's row groups when the scan can run on several threads (see `host::split`);
+    /// empty: one stream.
+    groups: Vec<(u64, u64)>,
+    threads: usize,
+    ordered: bool,
 }
 
-/// Row ranges of the file's row groups (DuckDB skips other row groups on a
-/// `file_row_number` range).
-fn row_group_ranges(host: &Arc<Host>, path: &str) -> Result<Vec<(u64, u64)>> {
+/// The file's row groups as `[start, end)` row ranges.
+fn row_groups(host: &Arc<Host>, path: &str) -> Result<Vec<(u64, u64)>> {
     let reader = host.reader()?;
     let rows = crate::engine::sql::Sql::query(
         reader.conn(),
@@ -53,27 +55,6 @@ fn row_group_ranges(host: &Arc<Host>, path: &str) -> Result<Vec<(u64, u64)>> {
     }
     Ok(out)
 }
-
-struct Partitions {
-    host: Arc<Host>,
-    sql: String,
-    ranges: Vec<(u64, u64)>,
-    next: std::sync::atomic::AtomicUsize,
-    id: String,
-    path: String,
-}
-
-impl crate::host::table_fn::PartitionSource for Partitions {
-    fn next_partition(&self) -> Result<Option<Box<dyn ChunkSource>>> {
-        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let Some((a, b)) = self.ranges.get(i) else { return Ok(None) };
-        let sql = format!("{} WHERE file_row_number >= {a} AND file_row_number < {b}", self.sql);
-        let lease = self.host.reader()?;
-        let stream = lease.conn().stream(&sql).map_err(|e| dropped_meanwhile(&self.id, &self.path, e))?;
-        Ok(Some(Box::new(Scan { stream: Some(stream), _lease: lease, id: self.id.clone(), path: self.path.clone() })))
-    }
-}
-
 
 /// Where an entry's rows come from, after checking its files.
 struct Located {
@@ -153,32 +134,28 @@ impl TableFn for ReadSnapshot {
         let all: Vec<usize> = (0..columns.len()).collect();
         let reader = args.host.reader()?;
         let described = reader.conn().describe(&types::select_sql(&columns, &all, &from)).map_err(|e| dropped_meanwhile(&id, &path, e))?;
-        let ordered = args.setting("preserve_insertion_order").is_none_or(|v| v != "false");
+        let threads: usize = args.setting("threads").and_then(|v| v.parse().ok()).unwrap_or(1);
         let clash = columns.iter().any(|c| c.name.eq_ignore_ascii_case("file_row_number"));
-        let partitions = if ordered || clash || !single_file { Vec::new() } else { row_group_ranges(args.host, &path)? };
-        Ok((Bind { id, columns, version, from, path, partitions }, Schema::Logical(described)))
+        let groups = if threads < 2 || clash || !single_file { Vec::new() } else { row_groups(args.host, &path)? };
+        let ordered = args.setting("preserve_insertion_order").is_none_or(|v| v != "false");
+        Ok((Bind { id, columns, version, from, path, groups, threads, ordered }, Schema::Logical(described)))
     }
 
     fn max_threads(bind: &Bind) -> u64 {
-        bind.partitions.len().max(1) as u64
+        if bind.groups.len() > 1 { bind.threads as u64 } else { 1 }
     }
 
     fn produce(host: &Arc<Host>, bind: &Bind, columns: &[usize]) -> Result<Produce> {
-        if bind.partitions.len() > 1 {
-            let base = types::select_sql(&bind.columns, columns, &bind.from);
-            let sql = base.replacen(
+        if bind.groups.len() > 1 {
+            let sql = types::select_sql(&bind.columns, columns, &bind.from).replacen(
                 &format!("FROM read_parquet({})", literal(&bind.path)),
                 &format!("FROM read_parquet({}, file_row_number = true)", literal(&bind.path)),
                 1,
             );
-            return Ok(Produce::Partitioned(Arc::new(Partitions {
-                host: host.clone(),
-                sql,
-                ranges: bind.partitions.clone(),
-                next: std::sync::atomic::AtomicUsize::new(0),
-                id: bind.id.clone(),
-                path: bind.path.clone(),
-            })));
+            let (id, path) = (bind.id.clone(), bind.path.clone());
+            let on_error: ErrorMap = Arc::new(move |e| dropped_meanwhile(&id, &path, e));
+            let scan = FileScan::new(host.clone(), sql, bind.groups.clone(), bind.ordered, bind.threads, on_error);
+            return Ok(Produce::Partitioned(Arc::new(scan)));
         }
         if !bind.version.is_one_file() {
             // an incremental version: base and deltas interleaved in row order
@@ -218,3 +195,4 @@ impl ChunkSource for Scan {
         Ok(chunk)
     }
 }
+

@@ -221,6 +221,12 @@ impl Chunk {
     pub fn vector(&self, i: usize) -> ffi::duckdb_vector {
         unsafe { ffi::duckdb_data_chunk_get_vector(self.0, i as u64) }
     }
+    /// Keeps only the first `n` rows.
+    pub fn truncate(&self, n: usize) {
+        if n < self.len() {
+            unsafe { ffi::duckdb_data_chunk_set_size(self.0, n as u64) }
+        }
+    }
 }
 
 impl Drop for Chunk {

@@ -7,5 +7,6 @@ pub mod handover;
 pub mod merge;
 pub mod session;
 pub mod settings;
+pub mod split;
 pub mod table_fn;
 pub mod watchdog;

@@ -82,6 +82,8 @@ impl BindArgs<'_> {
             ffi::duckdb_destroy_client_context(&mut ctx);
             match Arg::from_value(v) {
                 Arg::Str(s) => Some(s),
+                Arg::Int(n) => Some(n.to_string()),
+                Arg::Bool(b) => Some(b.to_string()),
                 _ => None,
             }
         }
