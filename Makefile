@@ -62,13 +62,15 @@ stress: release venv
 demo: release venv
 	@bash examples/demo.sh $(DUCKDB_SHELL) $(abspath $(RELEASE_EXT))
 
+# every benchmark (about 75 minutes), then bench/results.md and bench/results.png from their figures;
+# BENCH_SIZES=1000000,10000000 leaves out the 100M-row table (about 45 minutes)
 bench: release venv
-	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) $(PY) bench/bench.py
+	$(PY) -m pip install -q matplotlib==3.9.2
 	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) $(PY) bench/metadata.py
 	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) $(PY) bench/read.py
 	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) $(PY) bench/incremental.py
-	$(PY) -m pip install -q matplotlib==3.9.2
 	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) $(PY) bench/suite.py
+	$(PY) bench/report.py
 
 # copies the extension where `LOAD snapshot` finds it, for both pinned DuckDB versions
 install: release

@@ -16,14 +16,13 @@ import time
 
 import duckdb
 
-from bench import TABLE_SQL, ROWS, machine, timed, write_report
+from common import EXT, ROWS, TABLE_SQL, machine, measured, timed, write_report
 
-EXT = os.environ.get("SNAPSHOT_EXTENSION", "build/release/snapshot.duckdb_extension")
 DAYS = int(os.environ.get("BENCH_DAYS", "30"))
 REPS = int(os.environ.get("BENCH_REPS", "3"))
 OUT = os.environ.get("BENCH_OUT", os.path.join(os.path.dirname(os.path.abspath(__file__)), "results-incremental.md"))
 
-SCAN = ("SELECT count(*), sum(id), sum(customer_id), sum(amount), max(created_at), sum(length(name)), "
+SCAN = ("SELECT count(*), sum(id), sum(customer_id), sum((amount * 100)::BIGINT), max(created_at), sum(length(name)), "
         "sum(length(token)), count(*) FILTER (WHERE flag), sum(length(note)) FROM {src}")
 
 
@@ -57,16 +56,18 @@ def run_chain(work, mode):
     con.execute(f"SET snapshot_directory = '{repo_root}'")
     con.execute(TABLE_SQL)
     con.execute("CHECKPOINT")
-    times = []
+    times, peaks = [], []
     for day in range(1, DAYS + 1):
         if day > 1:
             change(con, day, mode, 0.01)
             con.execute("CHECKPOINT")
-        times.append(timed(lambda: con.execute(f"CALL snapshot_create('bench', id := 'day{day:02d}')").fetchall()))
+        t, rss = measured(lambda: con.execute(f"CALL snapshot_create('bench', id := 'day{day:02d}')").fetchall())
+        times.append(t)
+        peaks.append(rss)
     repo = os.path.join(repo_root, os.listdir(repo_root)[0])
     chain_bytes = du(repo)
     full_bytes = con.execute("SELECT bytes_written FROM snapshots() WHERE snapshot_id = 'day01'").fetchall()[0][0]
-    return con, repo, times, chain_bytes, full_bytes
+    return con, repo, times, peaks, chain_bytes, full_bytes
 
 
 def main():
@@ -74,22 +75,26 @@ def main():
     lines = ["# Incremental benchmark", ""]
     try:
         lines += [f"{machine()} {ROWS:,} rows x 8 columns "
-                  f"(the table of bench/bench.py); {DAYS} daily snapshots; times are medians of {REPS} repetitions "
+                  f"(the table of bench/common.py); {DAYS} daily snapshots; times are medians of {REPS} repetitions "
                   "where repeated.", ""]
         rows = []
         for mode in ("scattered", "clustered"):
-            con, repo, times, chain_bytes, full_bytes = run_chain(work, mode)
-            unchanged_t = [timed(lambda r=r: con.execute(f"CALL snapshot_create('bench', id := 'same{r}')").fetchall()) for r in range(REPS)]
+            con, repo, times, peaks, chain_bytes, full_bytes = run_chain(work, mode)
+            unchanged = [measured(lambda r=r: con.execute(f"CALL snapshot_create('bench', id := 'same{r}')").fetchall()) for r in range(REPS)]
             # a full copy of today's rows, for reading, restoring and time comparisons
-            full_t = [timed(lambda r=r: con.execute(f"CALL snapshot_create('bench', id := 'full{r}', incremental := false)").fetchall()) for r in range(REPS)]
-            read_full, read_chain, rest_full, rest_chain = [], [], [], []
+            full = [measured(lambda r=r: con.execute(f"CALL snapshot_create('bench', id := 'full{r}', incremental := false)").fetchall()) for r in range(REPS)]
+            unchanged_t, full_t = [u[0] for u in unchanged], [f[0] for f in full]
+            ops = {"read_full": [], "read_chain": [], "restore_full": [], "restore_chain": []}
             for r in range(REPS):
-                read_full.append(timed(lambda: con.execute(SCAN.format(src="read_snapshot('full0', 'bench')")).fetchall()))
-                read_chain.append(timed(lambda: con.execute(SCAN.format(src=f"read_snapshot('day{DAYS:02d}', 'bench')")).fetchall()))
-                rest_full.append(timed(lambda: con.execute("CALL snapshot_restore('full0', 'bench', target := 'rf')").fetchall()))
+                ops["read_full"].append(measured(lambda: con.execute(SCAN.format(src="read_snapshot('full0', 'bench')")).fetchall()))
+                ops["read_chain"].append(measured(lambda: con.execute(SCAN.format(src=f"read_snapshot('day{DAYS:02d}', 'bench')")).fetchall()))
+                ops["restore_full"].append(measured(lambda: con.execute("CALL snapshot_restore('full0', 'bench', target := 'rf')").fetchall()))
                 con.execute("DROP TABLE rf")
-                rest_chain.append(timed(lambda: con.execute(f"CALL snapshot_restore('day{DAYS:02d}', 'bench', target := 'rc')").fetchall()))
+                ops["restore_chain"].append(measured(lambda: con.execute(f"CALL snapshot_restore('day{DAYS:02d}', 'bench', target := 'rc')").fetchall()))
                 con.execute("DROP TABLE rc")
+            read_full, read_chain, rest_full, rest_chain = ([x[0] for x in ops[k]] for k in ("read_full", "read_chain", "restore_full", "restore_chain"))
+            rss = {"create, days 2-30 (max)": max(peaks[1:]), "full snapshot": max(f[1] for f in full), "unchanged": max(u[1] for u in unchanged),
+                   **{k: max(x[1] for x in v) for k, v in ops.items()}}
             a = con.execute(SCAN.format(src="read_snapshot('full0', 'bench')")).fetchall()
             b = con.execute(SCAN.format(src=f"read_snapshot('day{DAYS:02d}', 'bench')")).fetchall()
             assert a == b, "the 30th snapshot must read back the same rows as a full copy"
@@ -105,7 +110,7 @@ def main():
             incr = times[1:]
             f = med(full_t)
             rows.append((mode, f, times[0], med(incr), max(incr), med(unchanged_t), ten_t, ten_kind, chain_bytes, full_bytes,
-                         med(read_full), med(read_chain), med(rest_full), med(rest_chain), diff_t, read_two))
+                         med(read_full), med(read_chain), med(rest_full), med(rest_chain), diff_t, read_two, rss, times))
         lines += ["| figure | scattered | clustered | target |", "|---|---|---|---|"]
         def row(label, fn, target):
             lines.append(f"| {label} | {fn(rows[0])} | {fn(rows[1])} | {target} |")
@@ -117,10 +122,19 @@ def main():
         row(f"read_snapshot full scan: day {DAYS} vs a full copy", lambda r: f"{r[11]:.2f} s vs {r[10]:.2f} s = **{r[11] / r[10]:.2f}x**", "<= 1.5x")
         row(f"snapshot_restore: day {DAYS} vs a full copy", lambda r: f"{r[13]:.2f} s vs {r[12]:.2f} s = **{r[13] / r[12]:.2f}x**", "<= 1.5x")
         row(f"snapshot_diff day {DAYS - 1} -> {DAYS} vs reading both once", lambda r: f"{r[14]:.2f} s vs {r[15]:.2f} s = {r[14] / r[15]:.2f}x", "small multiple")
+        row("peak RSS of the process: full snapshot / incremental create (max of days 2-30) / unchanged",
+            lambda r: f"{r[16]['full snapshot']:.0f} / {r[16]['create, days 2-30 (max)']:.0f} / {r[16]['unchanged']:.0f} MB", "")
+        row(f"peak RSS of the process: read day {DAYS} / read full copy / restore day {DAYS} / restore full copy",
+            lambda r: f"{r[16]['read_chain']:.0f} / {r[16]['read_full']:.0f} / {r[16]['restore_chain']:.0f} / {r[16]['restore_full']:.0f} MB", "")
+        figures = {"rows": ROWS, "days": DAYS, "modes": {r[0]: {
+            "full_s": r[1], "day_s": r[17], "unchanged_s": r[5], "ten_percent_s": r[6], "chain_bytes": r[8], "full_bytes": r[9],
+            "read_full_s": r[10], "read_chain_s": r[11], "restore_full_s": r[12], "restore_chain_s": r[13],
+            "diff_s": r[14], "read_two_s": r[15], "rss_mb": r[16]} for r in rows}}
         lines += ["", "Scattered: each day `UPDATE` of 1% of the rows chosen by hash over the whole table. Clustered: each day",
                   "0.5% new rows appended and 0.5% of the rows updated among the newest 5%. The repository size is `du -sb`",
                   "of the whole repository folder (data, metadata, indexes, the one kept sketch).", ""]
-        write_report(lines, OUT)
+        lines += ["Peak RSS is the whole Python process's, which holds the open 10M-row database.", ""]
+        write_report(lines, OUT, figures)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

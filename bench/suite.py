@@ -3,7 +3,7 @@
 ways of doing the same work, at several table sizes and for a database of 50 tables, with time,
 throughput and peak memory (RSS) of each operation. Every operation runs in a fresh process (so
 its peak RSS is its own), extension and built-in alternate, REPS repetitions, median and spread.
-Writes bench/results-suite.md and, when matplotlib is installed, bench/results-suite.png.
+Writes bench/results-suite.md and its figures (results-suite.json, for bench/report.py).
 
     python bench/suite.py                                    # 1M, 10M, 100M rows (about 35 minutes)
     BENCH_SIZES=1000000,10000000 python bench/suite.py       # without 100M (about 12 minutes)
@@ -17,6 +17,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import machine as machine_line, peak_rss_mb, reset_peak_rss, table_sql, write_report  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXT = os.path.abspath(os.environ.get("SNAPSHOT_EXTENSION", "build/release/snapshot.duckdb_extension"))
 SIZES = [int(x) for x in os.environ.get("BENCH_SIZES", "1000000,10000000,100000000").split(",")]
@@ -26,27 +29,9 @@ REPS_LARGE = int(os.environ.get("BENCH_REPS_LARGE", "2"))
 TABLES = int(os.environ.get("BENCH_TABLES", "50"))
 TABLE_ROWS = int(os.environ.get("BENCH_TABLE_ROWS", "200000"))
 OUT = os.environ.get("BENCH_OUT", os.path.join(HERE, "results-suite.md"))
-CHART = os.path.splitext(OUT)[0] + ".png"
-
-
-def table_sql(name, rows):
-    """bench/bench.py's table, named `name`, with `rows` rows."""
-    sys.path.insert(0, HERE)
-    from bench import TABLE_SQL  # noqa: PLC0415
-
-    head = TABLE_SQL.replace("CREATE TABLE bench", f"CREATE TABLE {name}").split("FROM range(")[0]
-    return head + f"FROM range({rows}) t(i)"
 
 
 # ---- one operation, in a child process ---------------------------------------------------
-
-def peak_rss_mb():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
 
 def child(spec):
     """Runs one operation; prints {"seconds": s, "rss_mb": peak RSS during the operation}."""
@@ -58,8 +43,7 @@ def child(spec):
     for sql in spec.get("setup", []):
         con.execute(sql)
     # the peak from here on: what opening the database cost is not the operation's
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
+    reset_peak_rss()
     start = time.perf_counter()
     if spec.get("file_copy"):
         con.execute("CHECKPOINT")
@@ -181,14 +165,16 @@ def many_tables_suite(work):
 
 WHY = """## Where a target is missed, and why
 
-- **read_snapshot vs read_parquet (target 1.25x)**: a full scan in table order runs 2.6-2.9x. The
-  C API v1 gives a table function neither filter pushdown nor batch indexes: an ordered scan is one
-  stream from a second connection, fed to the caller's query chunk by chunk by one thread (perf: the
-  time is DuckDB decoding on the reader connection plus the single-threaded hand-over; no copying —
-  vectors are referenced). `SET preserve_insertion_order = false` reads row groups in parallel (1.7x,
-  bench/results-read.md); a selective filter cannot skip row groups at all. What closes it: filter
-  pushdown and batch indexes for table functions (C API v2, which a v1 binary cannot use), or reading
-  through `snapshot_mount` views, which are plain `read_parquet` (1.0x with full pushdown).
+- **read_snapshot vs read_parquet (target 1.25x)**: see the read rows above (full and one-column
+  scans). The C API v1 gives a table function neither filter pushdown nor batch indexes, and its
+  rows must come from a query of its own: each thread's part of the file is scanned by DuckDB's
+  Parquet reader on a reader connection and each chunk is copied once into that query's streaming
+  buffer before the caller's query sees it (perf: `CopyVectorBuffer`, `SimpleBufferedData::Scan`).
+  Where the order of rows does not matter (aggregates, joins) DuckDB runs the scan on every thread,
+  each taking part of the file; where it matters, on one thread in file order. A selective filter
+  cannot skip row groups at all. What would close it: filter pushdown and batch indexes for table
+  functions (C API v2, which ties the binary to one DuckDB version), or reading through
+  `snapshot_mount` views, which are plain `read_parquet` (1.0x with full pushdown).
 - Create and restore (targets 1.10x): 1.04-1.07x and 1.07-1.11x of COPY / CREATE TABLE AS from 10M
   rows up; at 1M rows create's fixed cost (about 70 ms: lock, metadata.json, fsyncs, directory rename)
   shows as 1.23x. The extra work is the SHA-256 of each file (overlapped with its fsync), the fsync
@@ -226,7 +212,7 @@ def report(results, many, machine):
              f"Every operation runs in a fresh process; peak RSS is that process's maximum resident set during the operation "
              "(reset just before it with /proc/self/clear_refs; Python, DuckDB and the opened database included); "
              f"extension and built-in alternate; median (min-max) of the repetitions given per size. Table: 8 columns (integers, decimal, "
-             "timestamp, short and long strings, NULLs) generated by SQL (bench/bench.py).", ""]
+             "timestamp, short and long strings, NULLs) generated by SQL (bench/common.py).", ""]
     for res in results:
         n = res["rows"]
         mb = res["parquet_bytes"] / 1e6
@@ -250,51 +236,10 @@ def report(results, many, machine):
         lines += ["", f"## A database of {TABLES} tables x {TABLE_ROWS:,} rows", "", "| operation | time | peak RSS | vs first row |", "|---|---|---|---|"]
         lines += group_lines(many, lambda rs, m: f"{fmt(rs)} | {rss(rs)}")
     lines += ["", WHY, ""]
-    with open(OUT, "w") as f:
-        f.write("\n".join(lines))
-    print("\n".join(lines))
-
-
-def chart(results):
-    try:
-        import matplotlib  # noqa: PLC0415
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ImportError:
-        print("matplotlib not installed: no chart (make bench installs it)")
-        return
-    rows = [r["rows"] for r in results]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
-    series = [
-        ("snapshot_create", lambda r: r["create"]["snapshot_create"], "C0", "-"),
-        ("COPY TO parquet", lambda r: r["create"]["COPY TO parquet (ZSTD)"], "C0", "--"),
-        ("snapshot_restore", lambda r: r["restore"]["snapshot_restore"], "C1", "-"),
-        ("CTAS read_parquet", lambda r: r["restore"]["CREATE TABLE AS read_parquet"], "C1", "--"),
-        ("read_snapshot full scan", lambda r: r["read"]["full scan"]["read_snapshot"], "C2", "-"),
-        ("read_parquet full scan", lambda r: r["read"]["full scan"]["read_parquet"], "C2", "--"),
-    ]
-    for label, get, color, style in series:
-        ax1.plot(rows, [med(get(r))[0] for r in results], style, color=color, marker="o", label=label)
-        ax2.plot(rows, [med(get(r), "rss_mb")[0] for r in results], style, color=color, marker="o", label=label)
-    for ax, title, unit in ((ax1, "time", "seconds"), (ax2, "peak RSS", "MB")):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("rows")
-        ax.set_ylabel(unit)
-        ax.set_title(title)
-        ax.grid(True, which="both", alpha=0.3)
-    ax1.legend(fontsize=8)
-    fig.suptitle("snapshot extension (solid) vs DuckDB built-in (dashed)")
-    fig.tight_layout()
-    fig.savefig(CHART, dpi=110)
-    print(f"chart: {CHART}")
+    write_report(lines, OUT, {"sizes": results, "many_tables": many, "tables": TABLES, "table_rows": TABLE_ROWS})
 
 
 def main():
-    sys.path.insert(0, HERE)
-    from bench import machine as machine_line  # noqa: PLC0415
-
     machine = machine_line()
     work = tempfile.mkdtemp(prefix="snapsuite-", dir=os.environ.get("BENCH_DIR"))
     try:
@@ -305,7 +250,6 @@ def main():
             os.mkdir(work)
         many = many_tables_suite(work) if TABLES else None
         report(results, many, machine)
-        chart(results)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
