@@ -396,3 +396,21 @@ def test_read_snapshot_splits_between_threads_and_keeps_order_where_it_matters(c
     con.execute("SET preserve_insertion_order = false")
     for _ in range(3):
         assert rows(con, agg.format(src)) == truth
+
+
+def test_read_snapshot_many_threads_and_many_scans_in_one_query(con):
+    """More threads than the extension has reader connections, and a dozen scans in one query:
+    threads that find no connection sit out; every row is read exactly once."""
+    con.execute("SET threads = 24")
+    con.execute("CREATE TABLE big AS SELECT range AS id, md5(range::VARCHAR) AS s FROM range(1500000)")
+    con.execute("CALL snapshot_create('big', id := 'p')")
+    truth = rows(con, "SELECT count(*), sum(id), sum(hash(s)) FROM big")
+    assert rows(con, "SELECT count(*), sum(id), sum(hash(s)) FROM read_snapshot('p', 'big')") == truth
+    union = " UNION ALL ".join("SELECT id, s FROM read_snapshot('p', 'big')" for _ in range(12))
+    n, total = truth[0][0], truth[0][1]
+    assert rows(con, f"SELECT count(*), sum(id) FROM ({union})") == [(12 * n, 12 * total)]
+    joined = "SELECT count(*) FROM read_snapshot('p', 'big') a JOIN read_snapshot('p', 'big') b USING (id) JOIN read_snapshot('p', 'big') c USING (id) WHERE a.s = c.s"
+    assert rows(con, joined) == [(n,)]
+    con.execute("SET preserve_insertion_order = false")
+    assert rows(con, f"SELECT count(*), sum(id) FROM ({union})") == [(12 * n, 12 * total)]
+    assert rows(con, joined) == [(n,)]

@@ -154,7 +154,7 @@ impl TableFn for ReadSnapshot {
             );
             let (id, path) = (bind.id.clone(), bind.path.clone());
             let on_error: ErrorMap = Arc::new(move |e| dropped_meanwhile(&id, &path, e));
-            let scan = FileScan::new(host.clone(), sql, bind.groups.clone(), bind.ordered, bind.threads, on_error);
+            let scan = FileScan::new(host, sql, bind.groups.clone(), bind.ordered, bind.threads, on_error)?;
             return Ok(Produce::Partitioned(Arc::new(scan)));
         }
         if !bind.version.is_one_file() {

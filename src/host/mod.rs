@@ -1,5 +1,6 @@
 //! Everything that touches DuckDB's C API: the extension's connections, the table-function
-//! framework, the fingerprint aggregate, settings, and the watchdog that lets the database close.
+//! framework, the fingerprint aggregate, the ordered merge and the split file scan that feed
+//! read_snapshot, settings, and the watchdog that lets the database close.
 
 pub mod aggregate;
 pub mod conn;

@@ -12,8 +12,9 @@ use crate::engine::sql::{Rows, Sql};
 use crate::error::{Error, Result};
 use crate::host::conn::Conn;
 
-/// Reader connections made at LOAD; each streaming scan holds one for its lifetime.
-pub const READER_POOL: usize = 16;
+/// Reader connections made at LOAD (about 5 KB each); each streaming scan holds one for its
+/// lifetime, a scan split between threads up to 8 while half the pool stays free.
+pub const READER_POOL: usize = 64;
 
 pub struct Host {
     admin: Mutex<Option<Conn>>,
@@ -58,6 +59,11 @@ impl Host {
         let guard = self.admin.try_lock().ok()?;
         guard.as_ref()?;
         Some(AdminGuard { guard })
+    }
+
+    /// How many reader connections nobody is using right now.
+    pub fn free_readers(&self) -> usize {
+        self.readers.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Borrows a reader connection until the returned lease is dropped.

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::host::conn::{Chunk, Stream};
-use crate::host::session::{Host, ReaderLease};
+use crate::host::session::{Host, ReaderLease, READER_POOL};
 use crate::host::table_fn::{ChunkSource, PartitionSource};
 
 /// Rows `[pos, end)` still to be emitted by one scan; a thief lowers `end`.
@@ -22,8 +22,15 @@ struct Cursor {
 /// How a failed read is reported (e.g. the file vanished because its snapshot was dropped).
 pub type ErrorMap = Arc<dyn Fn(Error) -> Error + Send + Sync>;
 
+/// At most this many streams per scan: reader connections are shared by every scan of the
+/// database (`READER_POOL`), and idle DuckDB workers help each stream's own query anyway.
+const MAX_STREAMS: usize = 8;
+
 pub struct FileScan {
-    host: Arc<Host>,
+    /// Reader connections reserved for this scan when it starts: a thread that joins later
+    /// takes one or sits out, so a scan never fails halfway for want of a connection.
+    /// `None` once splitting is over: connections then go straight back to the database's pool.
+    leases: Arc<Mutex<Option<Vec<ReaderLease>>>>,
     /// The scan's query over `read_parquet(…, file_row_number = true)`, without a WHERE.
     sql: String,
     /// Row groups as `[start, end)` row ranges, in file order.
@@ -41,13 +48,22 @@ enum Mode {
 }
 
 impl FileScan {
-    pub fn new(host: Arc<Host>, sql: String, groups: Vec<(u64, u64)>, ordered: bool, threads: usize, on_error: ErrorMap) -> FileScan {
+    pub fn new(host: &Arc<Host>, sql: String, groups: Vec<(u64, u64)>, ordered: bool, threads: usize, on_error: ErrorMap) -> Result<FileScan> {
+        let mut leases = vec![host.reader()?];
+        // extra streams only while half the pool stays free for other scans of the query
+        while leases.len() < threads.min(MAX_STREAMS).min(groups.len()) && host.free_readers() > READER_POOL / 2 {
+            match host.reader() {
+                Ok(lease) => leases.push(lease),
+                Err(_) => break,
+            }
+        }
         let mode = if ordered {
             Mode::Ordered { active: Mutex::new((false, Vec::new())) }
         } else {
-            Mode::Fixed { ranges: balance(&groups, threads), next: AtomicUsize::new(0) }
+            // one range per reserved connection, so every range finds one
+            Mode::Fixed { ranges: balance(&groups, leases.len()), next: AtomicUsize::new(0) }
         };
-        FileScan { host, sql, groups, mode, on_error }
+        Ok(FileScan { leases: Arc::new(Mutex::new(Some(leases))), sql, groups, mode, on_error })
     }
 
     fn total(&self) -> u64 {
@@ -59,11 +75,20 @@ impl FileScan {
         self.groups.iter().map(|g| g.0).find(|&s| s >= row).unwrap_or(self.total())
     }
 
-    fn open(&self, start: u64, end: u64, cursor: Option<Arc<Mutex<Cursor>>>) -> Result<Box<dyn ChunkSource>> {
+    fn take_lease(&self) -> Option<ReaderLease> {
+        self.leases.lock().unwrap_or_else(|p| p.into_inner()).as_mut()?.pop()
+    }
+
+    fn give_back(&self, lease: ReaderLease) {
+        give_back(&self.leases, lease);
+    }
+
+    fn open(&self, lease: ReaderLease, start: u64, end: u64, cursor: Option<Arc<Mutex<Cursor>>>) -> Result<Box<dyn ChunkSource>> {
         let sql = format!("{} WHERE file_row_number >= {start} AND file_row_number < {end}", self.sql);
-        let lease = self.host.reader()?;
-        let stream = lease.conn().stream(&sql).map_err(|e| (self.on_error)(e))?;
-        Ok(Box::new(RangeScan { stream: Some(stream), _lease: lease, cursor, on_error: self.on_error.clone() }))
+        let mut scan = RangeScan { stream: None, lease: Some(lease), pool: self.leases.clone(), cursor, on_error: self.on_error.clone() };
+        let conn = scan.lease.as_ref().expect("just set").conn();
+        scan.stream = Some(conn.stream(&sql).map_err(|e| (self.on_error)(e))?);
+        Ok(Box::new(scan))
     }
 }
 
@@ -71,16 +96,21 @@ impl PartitionSource for FileScan {
     fn next_partition(&self) -> Result<Option<Box<dyn ChunkSource>>> {
         match &self.mode {
             Mode::Fixed { ranges, next } => match ranges.get(next.fetch_add(1, Ordering::SeqCst)) {
-                Some(&(a, b)) => self.open(a, b, None).map(Some),
+                Some(&(a, b)) => {
+                    let lease = self.take_lease().ok_or_else(|| Error::Internal("a range of a split scan found no connection".into()))?;
+                    self.open(lease, a, b, None).map(Some)
+                }
                 None => Ok(None),
             },
             Mode::Ordered { active } => {
                 let mut active = active.lock().unwrap_or_else(|p| p.into_inner());
+                // no connection left: this thread sits out, the others cover every row
+                let Some(lease) = self.take_lease() else { return Ok(None) };
                 if !active.0 {
                     active.0 = true;
                     let cursor = Arc::new(Mutex::new(Cursor { pos: 0, end: self.total() }));
                     active.1.push(cursor.clone());
-                    return self.open(0, self.total(), Some(cursor)).map(Some);
+                    return self.open(lease, 0, self.total(), Some(cursor)).map(Some);
                 }
                 active.1.retain(|c| {
                     let c = c.lock().unwrap_or_else(|p| p.into_inner());
@@ -95,26 +125,34 @@ impl PartitionSource for FileScan {
                         best = Some((split, g.end, c.clone()));
                     }
                 }
-                let Some((split, _, victim)) = best else { return Ok(None) };
+                let Some((split, _, victim)) = best else {
+                    // nothing left worth splitting: spare connections go back to the database's pool
+                    drop(lease);
+                    *self.leases.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    return Ok(None);
+                };
                 let end = {
                     let mut g = victim.lock().unwrap_or_else(|p| p.into_inner());
                     if split <= g.pos || split >= g.end {
+                        drop(g);
+                        self.give_back(lease);
                         return Ok(None); // the victim moved on meanwhile; nothing worth taking
                     }
                     std::mem::replace(&mut g.end, split)
                 };
                 let cursor = Arc::new(Mutex::new(Cursor { pos: split, end }));
                 active.1.push(cursor.clone());
-                self.open(split, end, Some(cursor)).map(Some)
+                self.open(lease, split, end, Some(cursor)).map(Some)
             }
         }
     }
 }
 
-/// One range's stream. Field order matters: the stream is dropped before the connection goes back.
+/// One range's stream; its connection goes back to the scan's reserve when it ends.
 struct RangeScan {
     stream: Option<Stream>,
-    _lease: ReaderLease,
+    lease: Option<ReaderLease>,
+    pool: Arc<Mutex<Option<Vec<ReaderLease>>>>,
     /// Present for splittable ranges: the stream is in row order and stops at `end`.
     cursor: Option<Arc<Mutex<Cursor>>>,
     on_error: ErrorMap,
@@ -143,6 +181,27 @@ impl ChunkSource for RangeScan {
         }
         c.pos = (c.pos + n).min(c.end);
         Ok(Some(chunk))
+    }
+}
+
+impl Drop for RangeScan {
+    fn drop(&mut self) {
+        self.stream = None; // the stream ends before its connection is reused
+        if let Some(lease) = self.lease.take() {
+            give_back(&self.pool, lease);
+        }
+    }
+}
+
+/// Returns a connection to a scan's reserve, or to the database's pool once splitting is over.
+fn give_back(pool: &Mutex<Option<Vec<ReaderLease>>>, lease: ReaderLease) {
+    let mut pool = pool.lock().unwrap_or_else(|p| p.into_inner());
+    match pool.as_mut() {
+        Some(spare) => spare.push(lease),
+        None => {
+            drop(pool);
+            drop(lease);
+        }
     }
 }
 
