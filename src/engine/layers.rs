@@ -134,15 +134,28 @@ impl Version {
     /// The two streams read_snapshot interleaves, each reading back the columns at
     /// `indexes` in their original types followed by the row id (and, for deltas, the
     /// delete marker): the base in file order, the surviving delta rows ordered by row id.
-    pub fn merge_plan(&self, indexes: &[usize]) -> MergePlan {
+    /// `range`: only row ids in `[start, end)` (a part of a scan split between threads).
+    pub fn merge_plan(&self, indexes: &[usize], range: Option<(u64, u64)>) -> MergePlan {
         let list = types::read_list(&self.columns, indexes);
         let (base, rid) = self.base();
-        let base_sql = format!("SELECT {list}, {rid}::BIGINT AS __snap_r FROM {base}");
-        let delta_sql = (!self.deltas().is_empty())
-            .then(|| format!("SELECT {list}, {ROWID}::BIGINT, {DELETED} FROM ({}) ORDER BY {ROWID}", self.surviving_deltas()));
+        let within = |col: &str| range.map(|(a, b)| format!(" WHERE {col} >= {a} AND {col} < {b}")).unwrap_or_default();
+        let base_sql = format!("SELECT {list}, {rid}::BIGINT AS __snap_r FROM {base}{}", within(rid));
+        let delta_sql = (!self.deltas().is_empty()).then(|| {
+            format!("SELECT {list}, {ROWID}::BIGINT, {DELETED} FROM ({}){} ORDER BY {ROWID}", self.surviving_deltas(), within(ROWID))
+        });
         let mut cleared = self.cleared_after(0);
         cleared.sort_unstable();
         MergePlan { base_sql, delta_sql, cleared, width: indexes.len().max(1) }
+    }
+}
+
+impl Version {
+    /// A query of one row: one past the highest row id of any layer.
+    pub fn rowid_end_sql(&self) -> String {
+        let (base, rid) = self.base();
+        let mut parts = vec![format!("SELECT max({rid}) AS r FROM {base}")];
+        parts.extend(self.deltas().iter().map(|d| format!("SELECT max({ROWID}) FROM read_parquet({})", literal(&d.path))));
+        format!("SELECT coalesce(max(r) + 1, 0)::BIGINT FROM ({})", parts.join(" UNION ALL "))
     }
 }
 
@@ -203,10 +216,18 @@ mod tests {
 
     #[test]
     fn merge_plan_orders_deltas_and_knows_cleared_blocks() {
-        let p = version(vec![[3, 4]], 2).merge_plan(&[0]);
+        let p = version(vec![[3, 4]], 2).merge_plan(&[0], None);
         assert!(p.delta_sql.as_deref().unwrap().ends_with(&format!("ORDER BY {ROWID}")));
         assert!(p.is_cleared(3 << BLOCK_BITS) && !p.is_cleared(5 << BLOCK_BITS));
-        assert!(version(vec![], 0).merge_plan(&[0]).delta_sql.is_none());
+        assert!(version(vec![], 0).merge_plan(&[0], None).delta_sql.is_none());
+    }
+
+    #[test]
+    fn a_ranged_merge_plan_filters_both_streams_by_row_id() {
+        let p = version(vec![], 1).merge_plan(&[0], Some((10, 20)));
+        assert!(p.base_sql.ends_with("WHERE file_row_number >= 10 AND file_row_number < 20"), "{}", p.base_sql);
+        let d = p.delta_sql.unwrap();
+        assert!(d.ends_with(&format!("WHERE {ROWID} >= 10 AND {ROWID} < 20 ORDER BY {ROWID}")), "{d}");
     }
 
     #[test]

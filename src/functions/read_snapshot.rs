@@ -13,13 +13,22 @@ use crate::error::{Error, Result};
 use crate::functions::common::{required_str, settings, with_ctx};
 use crate::engine::layers::Version;
 use crate::host::conn::{Chunk, Stream};
-use crate::host::merge::MergeScan;
+use crate::host::merge::{ChainRanges, MergeScan, CUT as CHAIN_CUT};
 use crate::host::session::{Host, ReaderLease};
-use crate::host::split::{ErrorMap, FileScan};
+use crate::host::split::{ErrorMap, FileRanges, SplitScan};
 use crate::host::table_fn::{Arg, BindArgs, ChunkSource, ParamType, Produce, Schema, TableFn};
 use crate::repo::manifest::{self, Column};
 
 pub struct ReadSnapshot;
+
+enum Split {
+    /// One stream.
+    No,
+    /// A one-file version: its row groups as row ranges.
+    File(Vec<(u64, u64)>),
+    /// An incremental version (in insertion order only): one past its highest row id.
+    Chain(u64),
+}
 
 pub struct Bind {
     id: String,
@@ -29,9 +38,8 @@ pub struct Bind {
     from: String,
     /// The version's base file (its disappearance means the snapshot was dropped).
     path: String,
-    /// The file's row groups when the scan can run on several threads (see `host::split`);
-    /// empty: one stream.
-    groups: Vec<(u64, u64)>,
+    /// How the scan can run on several threads (see `host::split`).
+    split: Split,
     threads: usize,
     ordered: bool,
 }
@@ -136,30 +144,52 @@ impl TableFn for ReadSnapshot {
         let described = reader.conn().describe(&types::select_sql(&columns, &all, &from)).map_err(|e| dropped_meanwhile(&id, &path, e))?;
         let threads: usize = args.setting("threads").and_then(|v| v.parse().ok()).unwrap_or(1);
         let clash = columns.iter().any(|c| c.name.eq_ignore_ascii_case("file_row_number"));
-        let groups = if threads < 2 || clash || !single_file { Vec::new() } else { row_groups(args.host, &path)? };
         let ordered = args.setting("preserve_insertion_order").is_none_or(|v| v != "false");
-        Ok((Bind { id, columns, version, from, path, groups, threads, ordered }, Schema::Logical(described)))
+        let split = if threads < 2 || clash {
+            Split::No
+        } else if single_file {
+            Split::File(row_groups(args.host, &path)?)
+        } else if ordered {
+            let end = crate::engine::sql::Sql::query(reader.conn(), &version.rowid_end_sql()).map_err(|e| dropped_meanwhile(&id, &path, e))?;
+            Split::Chain(end.rows.first().and_then(|r| r[0].as_deref()?.parse().ok()).unwrap_or(0))
+        } else {
+            Split::No
+        };
+        Ok((Bind { id, columns, version, from, path, split, threads, ordered }, Schema::Logical(described)))
     }
 
     fn max_threads(bind: &Bind) -> u64 {
-        if bind.groups.len() > 1 { bind.threads as u64 } else { 1 }
+        match &bind.split {
+            Split::File(groups) if groups.len() > 1 => bind.threads as u64,
+            Split::Chain(end) if *end > 2 * CHAIN_CUT => bind.threads as u64,
+            _ => 1,
+        }
     }
 
     fn produce(host: &Arc<Host>, bind: &Bind, columns: &[usize]) -> Result<Produce> {
-        if bind.groups.len() > 1 {
-            let sql = types::select_sql(&bind.columns, columns, &bind.from).replacen(
-                &format!("FROM read_parquet({})", literal(&bind.path)),
-                &format!("FROM read_parquet({}, file_row_number = true)", literal(&bind.path)),
-                1,
-            );
-            let (id, path) = (bind.id.clone(), bind.path.clone());
-            let on_error: ErrorMap = Arc::new(move |e| dropped_meanwhile(&id, &path, e));
-            let scan = FileScan::new(host, sql, bind.groups.clone(), bind.ordered, bind.threads, on_error)?;
-            return Ok(Produce::Partitioned(Arc::new(scan)));
+        let (id, path) = (bind.id.clone(), bind.path.clone());
+        let on_error: ErrorMap = Arc::new(move |e| dropped_meanwhile(&id, &path, e));
+        match &bind.split {
+            Split::File(groups) if groups.len() > 1 => {
+                let sql = types::select_sql(&bind.columns, columns, &bind.from).replacen(
+                    &format!("FROM read_parquet({})", literal(&bind.path)),
+                    &format!("FROM read_parquet({}, file_row_number = true)", literal(&bind.path)),
+                    1,
+                );
+                let file = FileRanges::new(host, sql, groups.clone(), bind.threads, on_error)?;
+                return Ok(Produce::Partitioned(if bind.ordered { Arc::new(SplitScan::new(file)) } else { Arc::new(file.fixed()) }));
+            }
+            Split::Chain(end) if *end > 2 * CHAIN_CUT => {
+                let (version, columns) = (bind.version.clone(), columns.to_vec());
+                let plan = Box::new(move |a, b| version.merge_plan(&columns, Some((a, b))));
+                let chain = ChainRanges { host: host.clone(), plan, total: *end, on_error };
+                return Ok(Produce::Partitioned(Arc::new(SplitScan::new(chain))));
+            }
+            _ => {}
         }
         if !bind.version.is_one_file() {
             // an incremental version: base and deltas interleaved in row order
-            let scan = MergeScan::start(host, bind.version.merge_plan(columns)).map_err(|e| dropped_meanwhile(&bind.id, &bind.path, e))?;
+            let scan = MergeScan::start(host, bind.version.merge_plan(columns, None)).map_err(|e| dropped_meanwhile(&bind.id, &bind.path, e))?;
             return Ok(Produce::Chunks(Box::new(scan)));
         }
         let lease = host.reader()?;

@@ -12,7 +12,8 @@ use duckdb::ffi;
 use crate::engine::layers::MergePlan;
 use crate::error::{Error, Result};
 use crate::host::conn::{Chunk, Stream};
-use crate::host::session::{Host, ReaderLease};
+use crate::host::session::{Host, ReaderLease, READER_POOL};
+use crate::host::split::{ErrorMap, KeyedSource, KeyedStream, Keys};
 use crate::host::table_fn::ChunkSource;
 
 const VECTOR: usize = 2048;
@@ -77,8 +78,9 @@ pub struct MergeScan {
     delta: Input,
     types: Vec<ffi::duckdb_logical_type>,
     identity: Sel,
-    /// A staged step not fully emitted yet: vectors, selection, how much went out.
-    pending: Option<(Staged, Vec<u32>, usize)>,
+    /// A staged step not fully emitted yet: vectors, selection, the row id of each selected
+    /// row, how much went out.
+    pending: Option<(Staged, Vec<u32>, Vec<i64>, usize)>,
     // dropped last: the streams above must go before their connections
     _leases: Vec<ReaderLease>,
 }
@@ -181,32 +183,34 @@ impl MergeScan {
         Chunk(out)
     }
 
-    fn emit_pending(&mut self) -> Option<Chunk> {
-        let (vectors, part, finished) = {
-            let (staged, sel, done) = self.pending.as_mut()?;
+    fn emit_pending(&mut self) -> Option<(Chunk, Vec<i64>)> {
+        let (vectors, part, keys, finished) = {
+            let (staged, sel, ids, done) = self.pending.as_mut()?;
             let end = (*done + VECTOR).min(sel.len());
             let part = sel[*done..end].to_vec();
+            let keys = ids[*done..end].to_vec();
             *done = end;
-            (staged.0.clone(), part, end >= sel.len())
+            (staged.0.clone(), part, keys, end >= sel.len())
         };
         let chunk = unsafe { self.output(&vectors, &part) };
         if finished {
             // the output holds its own references to the staged buffers
             self.pending = None;
         }
-        Some(chunk)
+        Some((chunk, keys))
     }
 
     /// Rows of one input chunk from `pos` up to (excluding) `end`, filtered by `keep`.
-    fn from_one(&mut self, delta: bool, end: usize) -> Option<Chunk> {
+    fn from_one(&mut self, delta: bool, end: usize) -> Option<(Chunk, Vec<i64>)> {
         let input = if delta { &self.delta } else { &self.base };
         let chunk = input.chunk.as_ref()?;
         let keep: Vec<u32> = (input.pos..end)
             .filter(|&i| if delta { !input.deleted[i] } else { !self.plan.is_cleared(input.rowids[i] as u64) })
             .map(|i| i as u32)
             .collect();
+        let keys: Vec<i64> = keep.iter().map(|&i| input.rowids[i as usize]).collect();
         let vectors: Vec<ffi::duckdb_vector> = (0..self.plan.width).map(|c| chunk.vector(c)).collect();
-        let out = (!keep.is_empty()).then(|| unsafe { self.output(&vectors, &keep) });
+        let out = (!keep.is_empty()).then(|| (unsafe { self.output(&vectors, &keep) }, keys));
         if delta {
             self.delta.pos = end;
         } else {
@@ -215,7 +219,8 @@ impl MergeScan {
         out
     }
 
-    fn step(&mut self) -> Result<Option<Chunk>> {
+    /// The next output chunk and the row id of each of its rows.
+    fn step(&mut self) -> Result<Option<(Chunk, Vec<i64>)>> {
         loop {
             if let Some(c) = self.emit_pending() {
                 return Ok(Some(c));
@@ -249,6 +254,7 @@ impl MergeScan {
             let nb = bq - bp;
             let nd = dq - dp;
             let mut sel: Vec<u32> = Vec::with_capacity(nb + nd);
+            let mut ids: Vec<i64> = Vec::with_capacity(nb + nd);
             let (mut i, mut j) = (bp, dp);
             while i < bq || j < dq {
                 let take_delta = j < dq && (i >= bq || self.delta.rowids[j] <= self.base.rowids[i]);
@@ -258,11 +264,13 @@ impl MergeScan {
                     }
                     if !self.delta.deleted[j] {
                         sel.push((nb + j - dp) as u32);
+                        ids.push(self.delta.rowids[j]);
                     }
                     j += 1;
                 } else {
                     if !self.plan.is_cleared(self.base.rowids[i] as u64) {
                         sel.push((i - bp) as u32);
+                        ids.push(self.base.rowids[i]);
                     }
                     i += 1;
                 }
@@ -284,7 +292,7 @@ impl MergeScan {
             self.base.pos = bq;
             self.delta.pos = dq;
             if !sel.is_empty() {
-                self.pending = Some((staged, sel, 0));
+                self.pending = Some((staged, sel, ids, 0));
             }
         }
     }
@@ -292,6 +300,44 @@ impl MergeScan {
 
 impl ChunkSource for MergeScan {
     fn next(&mut self) -> Result<Option<Chunk>> {
-        self.step()
+        Ok(self.step()?.map(|(chunk, _)| chunk))
+    }
+}
+
+impl KeyedStream for MergeScan {
+    fn next(&mut self) -> Result<Option<(Chunk, Keys)>> {
+        Ok(self.step()?.map(|(chunk, ids)| (chunk, Keys::Each(ids))))
+    }
+}
+
+/// An incremental version keyed by row id, for `SplitScan`: each range is a merge of its own.
+pub struct ChainRanges {
+    pub host: Arc<Host>,
+    /// The merge plan of a row-id range.
+    pub plan: Box<dyn Fn(u64, u64) -> MergePlan + Send + Sync>,
+    /// One past the highest row id.
+    pub total: u64,
+    pub on_error: ErrorMap,
+}
+
+/// Ranges are cut at multiples of this many row ids (a base file's row group).
+pub const CUT: u64 = 122_880;
+
+impl KeyedSource for ChainRanges {
+    fn total(&self) -> u64 {
+        self.total
+    }
+
+    fn boundary_after(&self, key: u64) -> u64 {
+        key.div_ceil(CUT).saturating_mul(CUT).min(self.total)
+    }
+
+    fn open(&self, start: u64, end: u64, first: bool) -> Result<Option<Box<dyn KeyedStream>>> {
+        // a merge takes two connections; a thread that joins leaves half the pool to others
+        if !first && self.host.free_readers() <= READER_POOL / 2 + 1 {
+            return Ok(None);
+        }
+        let scan = MergeScan::start(&self.host, (self.plan)(start, end)).map_err(|e| (self.on_error)(e))?;
+        Ok(Some(Box::new(scan)))
     }
 }
