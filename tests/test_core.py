@@ -372,11 +372,14 @@ def test_read_snapshot_parallel_when_order_may_change(con):
     assert rows(con, "SELECT sum(k) FROM read_snapshot('p', 'big') WHERE id % 2 = 0") == rows(con, "SELECT sum(k) FROM big WHERE id % 2 = 0")
 
 
-@pytest.mark.parametrize("threads", [2, 4])
-def test_read_snapshot_splits_between_threads_and_keeps_order_where_it_matters(con, threads):
+@pytest.mark.parametrize("threads,cut", [(2, None), (4, None), (2, "1000"), (3, "777")])
+def test_read_snapshot_splits_between_threads_and_keeps_order_where_it_matters(con, threads, cut, monkeypatch):
     """A file of several row groups: aggregates and joins run on several threads (each takes a
     part of the file as it joins); results, CTAS, INSERT, LIMIT/OFFSET and window functions
-    see every row exactly once, in table order."""
+    see every row exactly once, in table order. With `cut`, parts are cut at multiples of that
+    many rows instead of row groups: inside chunks, which must then be cut short exactly."""
+    if cut:
+        monkeypatch.setenv("SNAPSHOT_TEST_SPLIT_CUT", cut)
     con.execute(f"SET threads = {threads}")
     con.execute("CREATE TABLE big AS SELECT range AS id, range % 97 AS k, md5(range::VARCHAR) AS s FROM range(1000000)")
     con.execute("CALL snapshot_create('big', id := 'p')")

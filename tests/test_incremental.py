@@ -294,11 +294,14 @@ def test_snapshot_at_names_the_recovery_point(db):
         db.execute("FROM snapshot_at(TIMESTAMPTZ '2000-01-01 00:00:00+00')")
 
 
-@pytest.mark.parametrize("threads", [2, 3])
-def test_a_chain_read_is_split_between_threads_and_stays_exact(db, threads):
+@pytest.mark.parametrize("threads,cut", [(2, None), (3, None), (2, "1000"), (3, "777")])
+def test_a_chain_read_is_split_between_threads_and_stays_exact(db, threads, cut, monkeypatch):
     """An incremental version of 600,000 row ids (updates, deletes, inserts, one cleared run
     of blocks): aggregates and joins split the row-id range between threads, results and CTAS
-    stay in order; every row exactly once, whatever the split."""
+    stay in order; every row exactly once, whatever the split. With `cut`, parts are cut at
+    multiples of that many row ids, inside merged chunks, which must then be cut short exactly."""
+    if cut:
+        monkeypatch.setenv("SNAPSHOT_TEST_SPLIT_CUT", cut)
     db.execute(TABLE.format(n=600_000))
     db.execute("CALL snapshot_create('t', id := 'b0')")
     db.execute("CALL snapshot_create('t', id := 'b1')")

@@ -221,10 +221,23 @@ impl Chunk {
     pub fn vector(&self, i: usize) -> ffi::duckdb_vector {
         unsafe { ffi::duckdb_data_chunk_get_vector(self.0, i as u64) }
     }
-    /// Keeps only the first `n` rows.
+    /// Keeps only the first `n` rows. Each vector is sliced first: DuckDB 2.0 refuses (and
+    /// its C API silently ignores) shrinking a chunk whose vectors are not flat.
     pub fn truncate(&self, n: usize) {
-        if n < self.len() {
-            unsafe { ffi::duckdb_data_chunk_set_size(self.0, n as u64) }
+        if n >= self.len() {
+            return;
+        }
+        unsafe {
+            let sel = ffi::duckdb_create_selection_vector(n.max(1) as u64);
+            let data = ffi::duckdb_selection_vector_get_data_ptr(sel);
+            for i in 0..n {
+                *data.add(i) = i as u32;
+            }
+            for c in 0..ffi::duckdb_data_chunk_get_column_count(self.0) {
+                ffi::duckdb_slice_vector(self.vector(c as usize), sel, n as u64);
+            }
+            ffi::duckdb_destroy_selection_vector(sel);
+            ffi::duckdb_data_chunk_set_size(self.0, n as u64);
         }
     }
 }

@@ -329,6 +329,9 @@ impl KeyedSource for ChainRanges {
     }
 
     fn boundary_after(&self, key: u64) -> u64 {
+        if let Some(cut) = crate::host::split::test_cut(key, self.total) {
+            return cut;
+        }
         key.div_ceil(CUT).saturating_mul(CUT).min(self.total)
     }
 

@@ -48,6 +48,13 @@ pub trait KeyedSource: Send + Sync {
     fn done_splitting(&self) {}
 }
 
+/// `SNAPSHOT_TEST_SPLIT_CUT=n`: ranges are cut at multiples of `n` keys instead of at row
+/// groups, so tests can make cuts fall inside chunks.
+pub fn test_cut(key: u64, total: u64) -> Option<u64> {
+    let n: u64 = std::env::var("SNAPSHOT_TEST_SPLIT_CUT").ok()?.parse().ok().filter(|&n| n > 0)?;
+    Some(key.div_ceil(n).saturating_mul(n).min(total))
+}
+
 /// Keys `[pos, end)` still to be emitted by one scan; a thief lowers `end`.
 struct Cursor {
     pos: u64,
@@ -209,6 +216,9 @@ impl KeyedSource for FileRanges {
     }
 
     fn boundary_after(&self, key: u64) -> u64 {
+        if let Some(cut) = test_cut(key, self.total()) {
+            return cut;
+        }
         self.groups.iter().map(|g| g.0).find(|&s| s >= key).unwrap_or(self.total())
     }
 
