@@ -43,6 +43,12 @@ def machine():
     return f"Machine: {cpu}, {os.cpu_count()} cores, {ram:.0f} GB RAM, {platform.system()} {platform.release()}; DuckDB {duckdb.__version__} (Python)."
 
 
+def commit():
+    """The checkout's commit (figures say which code they measured)."""
+    out = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
 def write_report(lines, path, figures=None):
     """Writes a results page (and its figures as JSON beside it, for bench/report.py); echoes the page."""
     text = "\n".join(lines)
@@ -50,7 +56,7 @@ def write_report(lines, path, figures=None):
         f.write(text)
     if figures is not None:
         with open(os.path.splitext(path)[0] + ".json", "w") as f:
-            json.dump({"machine": machine(), **figures}, f, indent=1)
+            json.dump({"machine": machine(), "commit": commit(), **figures}, f, indent=1)
     print(text)
 
 

@@ -202,7 +202,7 @@ def main():
     machines = sorted({d["machine"] for d in (suite, read, meta, incr) if d})
     lines = ["# Benchmark results", ""] + machines + [
         "",
-        "`make bench` builds the extension and runs every benchmark (about 75 minutes on this machine),",
+        "`make bench` builds the extension and runs every benchmark (about 35 minutes on this machine),",
         "then this page and its chart. Each figure below is a ratio against DuckDB's built-in doing the same",
         "work in the same run (alternating, several repetitions, medians); the pages linked at the end hold",
         "every time, spread, throughput and peak RSS, and say why each missed target is missed.",
@@ -211,6 +211,8 @@ def main():
         "|---|---|---|---|",
     ]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in headline(suite, read, meta, incr)]
+    made = [f"{name} at {d.get('commit', '?')}" for name, d in (("suite", suite), ("read", read), ("metadata", meta), ("incremental", incr)) if d]
+    lines += ["", "Measured code: " + ", ".join(made) + "."]
     has_chart = chart(suite, meta, incr)
     lines += [""]
     if has_chart:

@@ -165,19 +165,25 @@ def many_tables_suite(work):
 
 WHY = """## Where a target is missed, and why
 
-- **read_snapshot vs read_parquet (target 1.25x)**: see the read rows above (full and one-column
-  scans). The C API v1 gives a table function neither filter pushdown nor batch indexes, and its
-  rows must come from a query of its own: each thread's part of the file is scanned by DuckDB's
-  Parquet reader on a reader connection and each chunk is copied once into that query's streaming
-  buffer before the caller's query sees it (perf: `CopyVectorBuffer`, `SimpleBufferedData::Scan`).
-  Where the order of rows does not matter (aggregates, joins) DuckDB runs the scan on every thread,
-  each taking part of the file; where it matters, on one thread in file order. A selective filter
-  cannot skip row groups at all. What would close it: filter pushdown and batch indexes for table
-  functions (C API v2, which ties the binary to one DuckDB version), or reading through
-  `snapshot_mount` views, which are plain `read_parquet` (1.0x with full pushdown).
-- Create and restore (targets 1.10x): 1.04-1.07x and 1.07-1.11x of COPY / CREATE TABLE AS from 10M
-  rows up; at 1M rows create's fixed cost (about 70 ms: lock, metadata.json, fsyncs, directory rename)
-  shows as 1.23x. The extra work is the SHA-256 of each file (overlapped with its fsync), the fsync
+- **read_snapshot vs read_parquet (target 1.25x), missed**: 1.6-2.2x for a full scan, 4-5x for one
+  column, in a fresh process. Two causes. (1) The first read of a file in a process verifies its
+  SHA-256 before any row is returned (about 0.27 s per 234 MB; the one-column scan of 100M rows
+  spends 2 of its 2.5 s there); in a process that has read the file before, the same scans run at
+  1.47x and 1.67x (bench/results-read.md). (2) The C API v1 gives a table function neither filter
+  pushdown nor batch indexes, and its rows must come from a query of its own: each thread's part
+  of the file is scanned by DuckDB's Parquet reader on a reader connection and every chunk is
+  copied once into that query's streaming buffer (perf: `CopyVectorBuffer`,
+  `SimpleBufferedData::Scan`). Where the order of rows does not matter (aggregates, joins) the
+  scan runs on every thread, each taking part of the file; where it matters, on one thread in
+  file order. A selective filter cannot skip row groups (8-130x). What would close it: filter
+  pushdown and batch indexes for table functions (C API v2, which ties the binary to one DuckDB
+  version), or reading through `snapshot_mount` views, which are plain `read_parquet` (0.99-1.04x
+  with full pushdown; their files are verified once, when mounted).
+- **Create at 1M and 100M rows (1.13x, 1.12x; 1.02x at 10M)**: at 1M the fixed cost (lock,
+  metadata.json, fsyncs, directory rename, about 50 ms) is a tenth of a 0.39 s COPY; at 100M the
+  two repetitions spread 33-39 s against COPY's 32-33 s (disk write-back of 2.3 GB under the
+  file's fsync). Restore at 1M (1.19x) is the same fixed cost plus the checksum verification.
+- Create and restore (targets 1.10x) otherwise: the extra work is the SHA-256 of each file (overlapped with its fsync), the fsync
   itself, and at restore a full checksum verification before anything is touched, CREATE TABLE from
   the stored DDL and casts back to the original types.
 - Peak memory: the extension adds nothing measurable to DuckDB's own COPY / CREATE TABLE AS (within
