@@ -86,6 +86,19 @@ def headline(suite, read, meta, incr):
     return rows
 
 
+def ratio_bars(ax, labels, values, targets, title):
+    """Horizontal bars of ratios: green when the target (a tick) is met, red when missed, grey without one."""
+    colors = ["C7" if t is None else ("C2" if v <= t else "C3") for v, t in zip(values, targets)]
+    ax.barh(range(len(values)), values, color=colors)
+    ticks = [(t, i) for i, t in enumerate(targets) if t is not None]
+    ax.scatter([t for t, _ in ticks], [i for _, i in ticks], marker="|", s=200, color="black", label="target")
+    ax.set_yticks(range(len(values)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("ratio")
+    ax.legend(fontsize=7)
+
+
 def chart(suite, meta, incr):
     try:
         import matplotlib  # noqa: PLC0415
@@ -141,16 +154,8 @@ def chart(suite, meta, incr):
                 labels.append(name)
                 values.append(ratio(group, a, b))
                 targets.append(None)
-        colors = ["C7" if t is None else ("C2" if v <= t else "C3") for v, t in zip(values, targets)]
-        r_ax.barh(range(len(values)), values, color=colors)
-        tx = [(t, i) for i, t in enumerate(targets) if t is not None]
-        r_ax.scatter([t for t, _ in tx], [i for _, i in tx], marker="|", s=200, color="black", label="target")
-        r_ax.set_yticks(range(len(values)), labels, fontsize=7)
-        r_ax.invert_yaxis()
+        ratio_bars(r_ax, labels, values, targets, "extension / built-in (green: met, red: missed, grey: no target)")
         r_ax.axvline(1.0, color="grey", lw=0.8)
-        r_ax.set_title("extension / built-in (green: met, red: missed, grey: no target)", fontsize=10)
-        r_ax.set_xlabel("ratio")
-        r_ax.legend(fontsize=7)
     if meta:
         ops = sorted({m["operation"] for m in meta["listing"]})
         for op in ops:
@@ -191,15 +196,7 @@ def chart(suite, meta, incr):
                 labels.append(f"{name} ({mode})")
                 values.append(v)
                 targets.append(t)
-        colors = ["C7" if t is None else ("C2" if v <= t else "C3") for v, t in zip(values, targets)]
-        s_ax.barh(range(len(values)), values, color=colors)
-        tx = [(t, i) for i, t in enumerate(targets) if t is not None]
-        s_ax.scatter([t for t, _ in tx], [i for _, i in tx], marker="|", s=200, color="black", label="target")
-        s_ax.set_yticks(range(len(values)), labels, fontsize=7)
-        s_ax.invert_yaxis()
-        s_ax.set_title("incremental, relative to a full snapshot (green: met)")
-        s_ax.set_xlabel("ratio")
-        s_ax.legend(fontsize=7)
+        ratio_bars(s_ax, labels, values, targets, "incremental, relative to a full snapshot (green: met)")
     fig.suptitle("snapshot extension vs DuckDB built-ins (solid: extension, dashed: built-in)")
     fig.tight_layout()
     fig.savefig(CHART, dpi=100)

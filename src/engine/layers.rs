@@ -134,6 +134,14 @@ impl Version {
         format!("({}) AS __snap_v", self.rows_sql(ordered))
     }
 
+    /// A query of one row: one past the highest row id of any layer.
+    pub fn rowid_end_sql(&self) -> String {
+        let (base, rid) = self.base();
+        let mut parts = vec![format!("SELECT max({rid}) AS r FROM {base}")];
+        parts.extend(self.deltas().iter().map(|d| format!("SELECT max({ROWID}) FROM read_parquet({})", literal(&d.path))));
+        format!("SELECT coalesce(max(r) + 1, 0)::BIGINT FROM ({})", parts.join(" UNION ALL "))
+    }
+
     /// The two streams read_snapshot interleaves, each reading back the columns at
     /// `indexes` in their original types followed by the row id (and, for deltas, the
     /// delete marker): the base in file order, the surviving delta rows ordered by row id.
@@ -149,16 +157,6 @@ impl Version {
         let mut cleared = self.cleared_after(0);
         cleared.sort_unstable();
         MergePlan { base_sql, delta_sql, cleared, width: indexes.len().max(1) }
-    }
-}
-
-impl Version {
-    /// A query of one row: one past the highest row id of any layer.
-    pub fn rowid_end_sql(&self) -> String {
-        let (base, rid) = self.base();
-        let mut parts = vec![format!("SELECT max({rid}) AS r FROM {base}")];
-        parts.extend(self.deltas().iter().map(|d| format!("SELECT max({ROWID}) FROM read_parquet({})", literal(&d.path))));
-        format!("SELECT coalesce(max(r) + 1, 0)::BIGINT FROM ({})", parts.join(" UNION ALL "))
     }
 }
 

@@ -45,10 +45,9 @@ pub struct Bind {
 }
 
 /// The file's row groups as `[start, end)` row ranges.
-fn row_groups(host: &Arc<Host>, path: &str) -> Result<Vec<(u64, u64)>> {
-    let reader = host.reader()?;
+fn row_groups(conn: &crate::host::conn::Conn, path: &str) -> Result<Vec<(u64, u64)>> {
     let rows = crate::engine::sql::Sql::query(
-        reader.conn(),
+        conn,
         &format!(
             "SELECT row_group_num_rows FROM parquet_metadata({}) WHERE column_id = 0 ORDER BY row_group_id",
             literal(path)
@@ -145,13 +144,16 @@ impl TableFn for ReadSnapshot {
         let threads: usize = args.setting("threads").and_then(|v| v.parse().ok()).unwrap_or(1);
         let clash = columns.iter().any(|c| c.name.eq_ignore_ascii_case("file_row_number"));
         let ordered = args.setting("preserve_insertion_order").is_none_or(|v| v != "false");
+        // only what is worth splitting: several row groups, or several cuts of row ids
         let split = if threads < 2 || clash {
             Split::No
         } else if single_file {
-            Split::File(row_groups(args.host, &path)?)
+            let groups = row_groups(reader.conn(), &path)?;
+            if groups.len() > 1 { Split::File(groups) } else { Split::No }
         } else if ordered {
             let end = crate::engine::sql::Sql::query(reader.conn(), &version.rowid_end_sql()).map_err(|e| dropped_meanwhile(&id, &path, e))?;
-            Split::Chain(end.rows.first().and_then(|r| r[0].as_deref()?.parse().ok()).unwrap_or(0))
+            let end: u64 = end.rows.first().and_then(|r| r[0].as_deref()?.parse().ok()).unwrap_or(0);
+            if end > 2 * CHAIN_CUT { Split::Chain(end) } else { Split::No }
         } else {
             Split::No
         };
@@ -159,10 +161,9 @@ impl TableFn for ReadSnapshot {
     }
 
     fn max_threads(bind: &Bind) -> u64 {
-        match &bind.split {
-            Split::File(groups) if groups.len() > 1 => bind.threads as u64,
-            Split::Chain(end) if *end > 2 * CHAIN_CUT => bind.threads as u64,
-            _ => 1,
+        match bind.split {
+            Split::No => 1,
+            Split::File(_) | Split::Chain(_) => bind.threads as u64,
         }
     }
 
@@ -170,7 +171,7 @@ impl TableFn for ReadSnapshot {
         let (id, path) = (bind.id.clone(), bind.path.clone());
         let on_error: ErrorMap = Arc::new(move |e| dropped_meanwhile(&id, &path, e));
         match &bind.split {
-            Split::File(groups) if groups.len() > 1 => {
+            Split::File(groups) => {
                 let sql = types::select_sql(&bind.columns, columns, &bind.from).replacen(
                     &format!("FROM read_parquet({})", literal(&bind.path)),
                     &format!("FROM read_parquet({}, file_row_number = true)", literal(&bind.path)),
@@ -179,13 +180,13 @@ impl TableFn for ReadSnapshot {
                 let file = FileRanges::new(host, sql, groups.clone(), bind.threads, on_error)?;
                 return Ok(Produce::Partitioned(if bind.ordered { Arc::new(SplitScan::new(file)) } else { Arc::new(file.fixed()) }));
             }
-            Split::Chain(end) if *end > 2 * CHAIN_CUT => {
+            Split::Chain(end) => {
                 let (version, columns) = (bind.version.clone(), columns.to_vec());
                 let plan = Box::new(move |a, b| version.merge_plan(&columns, Some((a, b))));
                 let chain = ChainRanges { host: host.clone(), plan, total: *end, on_error };
                 return Ok(Produce::Partitioned(Arc::new(SplitScan::new(chain))));
             }
-            _ => {}
+            Split::No => {}
         }
         if !bind.version.is_one_file() {
             // an incremental version: base and deltas interleaved in row order
