@@ -52,7 +52,7 @@ def main():
             first = median_ms(con, "SELECT count(*) FROM snapshots()", reps=1)[0]
             for label, sql in [("snapshots()", "SELECT count(*) FROM snapshots()"),
                                ("snapshots(), every column read", "SELECT max(length(s::VARCHAR)) FROM snapshots() s"),
-                               ("snapshot_tables()", "SELECT count(*) FROM snapshot_tables(NULL)")]:
+                               ("snapshot_tables()", "SELECT count(*) FROM snapshot_tables('*')")]:
                 med, lo, hi, rss = median_ms(con, sql)
                 lines.append(f"| {target:,} | {label} | {med:.1f} ({lo:.1f}-{hi:.1f}) | {rss:.0f} MB |")
                 figures["listing"].append({"snapshots": target, "operation": label, "ms": med, "rss_mb": rss})

@@ -55,7 +55,7 @@ def headline(suite, read, meta, incr):
         if many:
             t = f"{suite['tables']} tables x {suite['table_rows']:,} rows"
             c = ratio(many["create"], "snapshot_create(NULL)", "EXPORT DATABASE (parquet, ZSTD)")
-            r = ratio(many["restore"], "snapshot_restore(id, NULL) into a fresh file", "IMPORT DATABASE (fresh file)")
+            r = ratio(many["restore"], "snapshot_restore(id, '*') into a fresh file", "IMPORT DATABASE (fresh file)")
             rows.append((f"create / EXPORT DATABASE, {t}", f"{c:.2f}x", "(no target)", ""))
             rows.append((f"restore / IMPORT DATABASE, {t}", f"{r:.2f}x", "(no target)", ""))
     if read:
@@ -149,7 +149,7 @@ def chart(suite, meta, incr):
         if many:
             for name, group, a, b in (
                 ("50 tables: create / EXPORT DB", many["create"], "snapshot_create(NULL)", "EXPORT DATABASE (parquet, ZSTD)"),
-                ("50 tables: restore / IMPORT DB", many["restore"], "snapshot_restore(id, NULL) into a fresh file", "IMPORT DATABASE (fresh file)"),
+                ("50 tables: restore / IMPORT DB", many["restore"], "snapshot_restore(id, '*') into a fresh file", "IMPORT DATABASE (fresh file)"),
             ):
                 labels.append(name)
                 values.append(ratio(group, a, b))

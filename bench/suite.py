@@ -151,13 +151,13 @@ def many_tables_suite(work):
     base = {"db": db, "snaps": snaps}
     exp = os.path.join(work, "many-export")
     create = measure({
-        "snapshot_create(NULL)": lambda r: {**base, "sql": [f"CALL snapshot_create(NULL, id := 'm{r}', incremental := false)"]},
+        "snapshot_create(NULL)": lambda r: {**base, "sql": [f"CALL snapshot_create('*', id := 'm{r}', incremental := false)"]},
         "EXPORT DATABASE (parquet, ZSTD)": lambda r: {**base, "sql": [f"EXPORT DATABASE '{exp}{r}' (FORMAT PARQUET, COMPRESSION ZSTD)"]},
         "ATTACH + COPY FROM DATABASE": lambda r: {**base, "sql": [f"ATTACH '{work}/mfresh{r}.duckdb' AS fresh", f"COPY FROM DATABASE {dbname} TO fresh", "DETACH fresh"]},
         "copy the database file": lambda r: {**base, "file_copy": os.path.join(work, "mfilecopy.duckdb")},
     }, REPS)
     restore = measure({
-        "snapshot_restore(id, NULL) into a fresh file": lambda r: {**base, "sql": [f"ATTACH '{work}/mrest{r}.duckdb' AS fresh", "CALL snapshot_restore('m0', NULL, target_catalog := 'fresh')", "DETACH fresh"]},
+        "snapshot_restore(id, '*') into a fresh file": lambda r: {**base, "sql": [f"ATTACH '{work}/mrest{r}.duckdb' AS fresh", "CALL snapshot_restore('m0', '*', target_catalog := 'fresh')", "DETACH fresh"]},
         "IMPORT DATABASE (fresh file)": lambda r: {"db": f"{work}/mimp{r}.duckdb", "snaps": snaps, "sql": [f"IMPORT DATABASE '{exp}0'"]},
     }, REPS)
     return {"create": create, "restore": restore}

@@ -19,10 +19,11 @@ SELECT snapshot_id, created_at, type, description, table_count, row_count FROM s
 DELETE FROM in_c_customers.customers WHERE id > 10;
 SELECT count(*) AS rows_left FROM in_c_customers.customers;
 
-.print '-- 4. read the table as it was'
-FROM read_snapshot('before_refactor', 'in_c_customers.customers') WHERE id < 4;
+.print '-- 4. read the table as it was: by snapshot id, or as of a time'
+FROM 'in_c_customers.customers@before_refactor' WHERE id < 4;
+SELECT count(*) AS rows_then FROM read_snapshot(now(), 'in_c_customers.customers');
 
-.print '-- 5. restore it (the current state is snapshotted first)'
-CALL snapshot_restore('before_refactor', 'in_c_customers.customers');
+.print '-- 5. restore it as of now (the current state is snapshotted first)'
+CALL snapshot_restore(now(), 'in_c_customers.customers');
 SELECT count(*) AS rows_back FROM in_c_customers.customers;
 SELECT snapshot_id, type FROM snapshots();

@@ -2,7 +2,8 @@
 //! stored as ZSTD Parquet plus metadata.json (ADR-004), managed with plain SQL.
 //!
 //! This file is the entrypoint only: it opens the extension's connections, registers the
-//! settings and table functions, and hands the instance to the watchdog.
+//! settings, functions and the `'t@id'` replacement scan, and hands the instance to the
+//! watchdog.
 
 pub mod engine;
 pub mod error;
@@ -29,6 +30,10 @@ unsafe fn init(db: ffi::duckdb_database) -> Result<()> {
         host::settings::register(admin.conn().raw())?;
         functions::register_all(admin.conn().raw(), &host)?;
         host::aggregate::register(admin.conn().raw())?;
+        host::replacement::register(
+            db,
+            host::replacement::Replacement { claims: functions::at_read::claims, sql: functions::at_read::replacement_sql },
+        );
         writable_database_file(&admin)?
     };
     host::watchdog::watch(host, file)

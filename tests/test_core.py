@@ -82,7 +82,7 @@ def test_snapshot_tables_columns_and_primary_key(con):
     con.execute("CALL snapshot_create('in_c_customers.customers', id := 's1')")
     r = rows(con, "SELECT snapshot_id, schema_name, table_name, row_count, columns[1], columns[4].type, primary_key FROM snapshot_tables('s1')")
     assert r == [("s1", "in_c_customers", "customers", 1000, {"name": "id", "type": "INTEGER"}, "DECIMAL(18,3)", ["id"])]
-    desc = {x[0]: x[1] for x in rows(con, "DESCRIBE FROM snapshot_tables(NULL)")}
+    desc = {x[0]: x[1] for x in rows(con, "DESCRIBE FROM snapshot_tables('*')")}
     assert desc["columns"] == 'STRUCT("name" VARCHAR, "type" VARCHAR)[]'
     assert desc["primary_key"] == "VARCHAR[]"
 
@@ -172,12 +172,12 @@ def test_restore_whole_snapshot_is_all_or_nothing(con):
     con.execute("CREATE TABLE child(p INTEGER REFERENCES parent(id))")
     snaps_before = rows(con, "SELECT snapshot_id FROM snapshots()")
     with pytest.raises(duckdb.Error, match="parent"):
-        con.execute("CALL snapshot_restore('s1', NULL)")
+        con.execute("CALL snapshot_restore('s1', '*')")
     assert rows(con, "SELECT count(*) FROM a") == [(3,)]
     assert rows(con, "SELECT snapshot_id FROM snapshots()") == snaps_before
     # restoring everything without the blocker works and restores every table
     con.execute("DROP TABLE child")
-    out = rows(con, "SELECT target, row_count FROM snapshot_restore('s1', NULL) ORDER BY target")
+    out = rows(con, "SELECT target, row_count FROM snapshot_restore('s1', '*') ORDER BY target")
     assert out == [("main.a", 10), ("main.parent", 1)]
 
 
@@ -219,9 +219,9 @@ def test_whole_database_and_schema_scope(con):
     make_customers(con)
     con.execute("CREATE SCHEMA s2; CREATE TABLE s2.x AS SELECT 1 AS a; CREATE TEMP TABLE tmp AS SELECT 1 AS a")
     con.execute("CREATE VIEW v AS SELECT 1")
-    out = rows(con, "SELECT schema_name, table_name FROM snapshot_create(NULL, id := 'all') ORDER BY ALL")
+    out = rows(con, "SELECT schema_name, table_name FROM snapshot_create('*', id := 'all') ORDER BY ALL")
     assert out == [("in_c_customers", "customers"), ("s2", "x")]
-    out = rows(con, "SELECT schema_name, table_name FROM snapshot_create(NULL, schema := 's2', id := 'sch')")
+    out = rows(con, "SELECT schema_name, table_name FROM snapshot_create('s2.*', id := 'sch')")
     assert out == [("s2", "x")]
 
 
@@ -242,7 +242,7 @@ def test_drop_table_snapshots_first_then_drops(con):
     assert backup.startswith("auto_predrop_")
     assert rows(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'customers'") == [(0,)]
     assert rows(con, "SELECT type, row_count FROM snapshots() WHERE snapshot_id = ?", [backup]) == [("pre_drop", 1000)]
-    con.execute(f"CALL snapshot_restore('{backup}', NULL)")
+    con.execute(f"CALL snapshot_restore('{backup}', '*')")
     assert rows(con, "SELECT count(*) FROM in_c_customers.customers") == [(1000,)]
 
 
@@ -252,7 +252,7 @@ def test_odd_identifiers_round_trip(con, tmp_path):
     for n in names:
         con.execute(f"CREATE TABLE {n} (\"col ' \"\" x\" INTEGER)")
         con.execute(f"INSERT INTO {n} VALUES (42)")
-    con.execute("CALL snapshot_create(NULL, id := 'odd')")
+    con.execute("CALL snapshot_create('*', id := 'odd')")
     files = rows(con, "SELECT file FROM snapshot_tables('odd')")
     assert len({f for (f,) in files}) == len(names)
     for (f,) in files:
@@ -264,7 +264,7 @@ def test_odd_identifiers_round_trip(con, tmp_path):
         plain = n  # the quoted SQL name is accepted as the table argument
         assert rows(con, f"SELECT * FROM read_snapshot('odd', '{plain.replace(chr(39), chr(39) * 2)}')") == [(42,)]
         con.execute(f"DELETE FROM {n}")
-    con.execute("CALL snapshot_restore('odd', NULL)")
+    con.execute("CALL snapshot_restore('odd', '*')")
     for n in names:
         assert rows(con, f"SELECT * FROM {n}") == [(42,)]
     # an unquoted name that is not an identifier also works
@@ -350,7 +350,7 @@ def test_current_database_follows_use(con, tmp_path):
     con.execute("CREATE TABLE main_only AS SELECT 1 AS a")
     con.execute("USE other")
     con.execute("CREATE SCHEMA s; CREATE TABLE s.x AS SELECT 2 AS b; CREATE TABLE y AS SELECT 3 AS c")
-    out = rows(con, "SELECT schema_name, table_name FROM snapshot_create(NULL, id := 'o1') ORDER BY ALL")
+    out = rows(con, "SELECT schema_name, table_name FROM snapshot_create('*', id := 'o1') ORDER BY ALL")
     assert out == [("main", "y"), ("s", "x")]
     assert rows(con, "SELECT table_name FROM snapshot_create('y', id := 'o2')") == [("y",)]
     assert rows(con, "SELECT DISTINCT project_id FROM snapshots()") == [("other",)]

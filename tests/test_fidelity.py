@@ -43,7 +43,7 @@ def test_all_types_round_trip(con):
         assert rows(con, f"SELECT count(*) FROM (FROM read_snapshot('types', '{t}') EXCEPT ALL FROM {t})") == [(0,)]
         assert rows(con, f"SELECT count(*) FROM (FROM {t} EXCEPT ALL FROM read_snapshot('types', '{t}'))") == [(0,)]
     con.execute("DELETE FROM all_types; DROP TABLE extras")
-    con.execute("CALL snapshot_restore('types', NULL)")
+    con.execute("CALL snapshot_restore('types', '*')")
     assert rows(con, "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE table_name IN ('all_types', 'extras') ORDER BY ALL") == types_before
     for t in ("all_types", "extras"):
         numbered = f"SELECT row_number() OVER () AS rn, * FROM {t}"
@@ -99,7 +99,7 @@ def test_table_definitions_round_trip(con):
     data = {t: rows(con, f"FROM {t} ORDER BY ALL") for t in ("customers", "orders")}
     con.execute("CALL snapshot_create(['customers', 'orders'], id := 'defs')")
     con.execute("DELETE FROM orders; DROP TABLE orders; DROP INDEX customers_tier; COMMENT ON TABLE customers IS NULL")
-    con.execute("CALL snapshot_restore('defs', NULL)")
+    con.execute("CALL snapshot_restore('defs', '*')")
     after = catalog_state(con)
     for key in ("tables", "columns", "constraints", "indexes"):
         assert after[key] == state[key], key
@@ -132,14 +132,14 @@ def test_database_scope_restores_every_object(con):
     """)
     state = catalog_state(con)
     gold_orders = rows(con, "FROM sales.gold_orders ORDER BY ALL")
-    con.execute("CALL snapshot_create(NULL, id := 'everything')")
+    con.execute("CALL snapshot_create('*', id := 'everything')")
     # wreck it
     con.execute("""
         DROP VIEW sales.gold_orders; DROP VIEW gold; DROP MACRO add_tax; DROP MACRO typed_twice; DROP MACRO with_default; DROP MACRO TABLE sales.rows_k; DROP MACRO TABLE sales.top;
         DROP TABLE sales.feelings; DROP TYPE mood; DROP TYPE point; DROP TABLE orders; DROP SEQUENCE order_ids;
         DROP SCHEMA empty_schema; DROP SCHEMA sales;
     """)
-    out = rows(con, "SELECT target FROM snapshot_restore('everything', NULL) ORDER BY ALL")
+    out = rows(con, "SELECT target FROM snapshot_restore('everything', '*') ORDER BY ALL")
     assert out == [("main.customers",), ("main.orders",), ("sales.feelings",)]
     after = catalog_state(con)
     for key in state:
@@ -164,16 +164,16 @@ def test_schema_scope_and_restore_options(con):
         CREATE VIEW in_c_x.va AS SELECT count(*) AS n FROM in_c_x.a;
         CREATE TABLE main.other AS SELECT 1 AS o;
     """)
-    out = rows(con, "SELECT table_name FROM snapshot_create(NULL, schema := 'in_c_x', id := 'sx') ORDER BY ALL")
+    out = rows(con, "SELECT table_name FROM snapshot_create('in_c_x.*', id := 'sx') ORDER BY ALL")
     assert out == [("a",), ("b",)]
     # restore one schema of a database snapshot, elsewhere
-    con.execute("CALL snapshot_create(NULL, id := 'db')")
-    out = rows(con, "SELECT source, target FROM snapshot_restore('db', NULL, schema := 'in_c_x', target_schema := 'copy_x') ORDER BY ALL")
+    con.execute("CALL snapshot_create('*', id := 'db')")
+    out = rows(con, "SELECT source, target FROM snapshot_restore('db', 'in_c_x.*', target_schema := 'copy_x') ORDER BY ALL")
     assert out == [("in_c_x.a", "copy_x.a"), ("in_c_x.b", "copy_x.b")]
     assert rows(con, "SELECT count(*) FROM copy_x.a") == [(5,)]
     assert rows(con, "SELECT count(*) FROM duckdb_views() WHERE schema_name = 'copy_x' AND view_name = 'va'") == [(1,)]
     # cross-database restore into an attached scratch database
-    out = rows(con, "SELECT target, backup_snapshot_id FROM snapshot_restore('sx', NULL, target_catalog := 'scratch') ORDER BY ALL")
+    out = rows(con, "SELECT target, backup_snapshot_id FROM snapshot_restore('sx', '*', target_catalog := 'scratch') ORDER BY ALL")
     assert out == [("in_c_x.a", None), ("in_c_x.b", None)]
     assert rows(con, "SELECT count(*) FROM scratch.in_c_x.a") == [(5,)]
     assert rows(con, "SELECT count(*) FROM duckdb_views() WHERE database_name = 'scratch' AND view_name = 'va'") == [(1,)]
@@ -186,14 +186,14 @@ def test_schema_scope_and_restore_options(con):
     # backup_existing := false replaces without a pre_restore snapshot
     n_before = rows(con, "SELECT count(*) FROM snapshots()")
     con.execute("DELETE FROM in_c_x.a")
-    out = rows(con, "SELECT backup_snapshot_id FROM snapshot_restore('sx', 'a', schema := 'in_c_x', backup_existing := false)")
+    out = rows(con, "SELECT backup_snapshot_id FROM snapshot_restore('sx', 'in_c_x.a', backup_existing := false)")
     assert out == [(None,)]
     assert rows(con, "SELECT count(*) FROM snapshots()") == n_before
     assert rows(con, "SELECT count(*) FROM in_c_x.a") == [(5,)]
     with pytest.raises(duckdb.Error, match="not attached"):
-        con.execute("CALL snapshot_restore('sx', NULL, target_catalog := 'nowhere')")
+        con.execute("CALL snapshot_restore('sx', '*', target_catalog := 'nowhere')")
     with pytest.raises(duckdb.Error, match="not in snapshot"):
-        con.execute("CALL snapshot_restore('sx', NULL, schema := 'nope')")
+        con.execute("CALL snapshot_restore('sx', 'nope.*')")
 
 
 def test_view_on_replaced_table_keeps_working(con):
@@ -218,7 +218,7 @@ def test_failure_half_way_leaves_every_table_as_it_was(con, tmp_path):
     meta_path.write_text(json.dumps(meta))
     before = rows(con, "SELECT snapshot_id FROM snapshots() ORDER BY ALL")
     with pytest.raises(duckdb.Error):
-        con.execute("CALL snapshot_restore('s', NULL)")
+        con.execute("CALL snapshot_restore('s', '*')")
     assert rows(con, "SELECT count(*) FROM a") == [(5,)]
     assert rows(con, "SELECT count(*) FROM b") == [(0,)]
     assert rows(con, "SELECT typeof(y) FROM (SELECT NULL::VARCHAR AS y UNION ALL SELECT y FROM b) LIMIT 1") == [("VARCHAR",)]
@@ -252,13 +252,13 @@ def test_database_scope_round_trip_in_shell(tmp_path):
         SET snapshot_directory = '{tmp_path}/snaps';
         {objects}
         {state}
-        CALL snapshot_create(NULL, id := 'all');
+        CALL snapshot_create('*', id := 'all');
         DROP VIEW sales.v; DROP MACRO twice; DROP MACRO TABLE sales.rows_of; DROP TABLE sales.t;
         DROP TYPE mood; DROP SEQUENCE ids; DROP SCHEMA sales;
-        SELECT count(*) AS restored FROM snapshot_restore('all', NULL);
+        SELECT count(*) AS restored FROM snapshot_restore('all', '*');
         {state}
         SELECT nextval('ids') AS next;
-        SELECT count(*) AS moved FROM snapshot_restore('all', NULL, schema := 'sales', target_schema := 'copy');
+        SELECT count(*) AS moved FROM snapshot_restore('all', 'sales.*', target_schema := 'copy');
         DELETE FROM sales.t;
         SELECT (SELECT n FROM copy.v) AS copy_n, (SELECT n FROM sales.v) AS orig_n;
     """)

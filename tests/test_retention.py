@@ -105,7 +105,7 @@ def test_undrop_table_and_schema(repo):
     with pytest.raises(duckdb.Error, match="no pre_drop snapshot"):
         con.execute("CALL snapshot_undrop('never_dropped')")
     con.execute("CREATE SCHEMA s; CREATE TABLE s.a AS SELECT 1 AS x; CREATE VIEW s.v AS SELECT * FROM s.a")
-    out = rows(con, "SELECT backup_snapshot_id LIKE 'auto_predrop_%', dropped_table FROM snapshot_drop_table(NULL, schema := 's')")
+    out = rows(con, "SELECT backup_snapshot_id LIKE 'auto_predrop_%', dropped_table FROM snapshot_drop_table('s.*')")
     assert out == [(True, "s")]
     assert rows(con, "SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 's'") == [(0,)]
     con.execute("CALL snapshot_undrop('s.a')")
@@ -117,7 +117,7 @@ def test_verify_reports_each_fault(repo):
     con.execute("CREATE TABLE u AS SELECT 'x' AS v")
     for i in range(5):
         con.execute(f"CALL snapshot_create(['t', 'u'], id := 'v{i}', incremental := false)")
-    assert {r[0] for r in rows(con, "SELECT status FROM snapshot_verify(NULL)")} == {"ok"}
+    assert {r[0] for r in rows(con, "SELECT status FROM snapshot_verify('*')")} == {"ok"}
     os.remove(d / "v1" / "main.t.parquet")
     p = d / "v2" / "main.t.parquet"
     p.write_bytes(p.read_bytes()[:-100])  # truncated
@@ -129,7 +129,7 @@ def test_verify_reports_each_fault(repo):
     meta["tables"][0]["row_count"] = 99
     (d / "v4" / "metadata.json").write_text(json.dumps(meta))
     (d / "v0" / "metadata.json").write_text("{broken")
-    got = {(r[0], r[1]): r[2] for r in rows(con, "SELECT snapshot_id, file, status FROM snapshot_verify(NULL)")}
+    got = {(r[0], r[1]): r[2] for r in rows(con, "SELECT snapshot_id, file, status FROM snapshot_verify('*')")}
     assert got[("v0", "metadata.json")] == "corrupt"
     assert got[("v1", "main.t.parquet")] == "missing"
     assert got[("v1", "main.u.parquet")] == "ok"
@@ -255,7 +255,7 @@ def test_full_file_system_leaves_nothing_behind(repo, tmp_path):
         with pytest.raises(duckdb.Error, match="snapshot_create"):
             con.execute("CALL snapshot_create('big', id := 'too_big', incremental := false)")
         assert sorted(os.listdir(small / "memory")) == [".lock", "fits"]
-        assert rows(con, "SELECT status FROM snapshot_verify(NULL)") == [("ok",)]
+        assert rows(con, "SELECT status FROM snapshot_verify('*')") == [("ok",)]
         # and the repository still works once there is room again
         con.execute("CALL snapshot_drop('fits')")
         con.execute("CALL snapshot_create('t', id := 'after')")

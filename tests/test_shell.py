@@ -69,3 +69,18 @@ def test_readme_demo_runs(tmp_path):
     assert p.stderr == ""
     assert "rows_back" in p.stdout and "│       100 │" in p.stdout
     assert "pre_restore" in p.stdout
+
+
+def test_readme_session_runs_as_written(tmp_path):
+    """The README's "To use it yourself" SQL block, pasted into the shell (LOAD by path)."""
+    text = open(os.path.join(ROOT, "README.md")).read()
+    block = text.split("To use it yourself", 1)[1].split("```sql\n", 1)[1].split("```", 1)[0]
+    assert block.startswith("LOAD snapshot;")
+    sql = block.replace("LOAD snapshot;", "", 1)
+    rc, out, err = run_shell(sql, db=str(tmp_path / "my.duckdb"), cwd=str(tmp_path))
+    assert rc == 0 and err == "", err
+    created, listed, old, as_of, restored, whole = out
+    assert created[0]["snapshot_id"] == "before_refactor" and created[0]["row_count"] == 100
+    assert [r["id"] for r in old] == list(range(12))
+    assert len(as_of) == 3 and restored[0]["row_count"] == 100
+    assert {r["table_name"] for r in whole} == {"customers"}

@@ -67,16 +67,16 @@ def test_read_as_of_a_time_and_history(con, tmp_path):
         meta = json.loads((repo / sid / "metadata.json").read_text())
         meta["created_at"] = stamp
         (repo / sid / "metadata.json").write_text(json.dumps(meta))
-    assert rows(con, "SELECT count(*) FROM read_snapshot('t', NULL, at := TIMESTAMPTZ '2024-12-05 00:00:00+00')") == [(3,)]
-    assert rows(con, "SELECT count(*) FROM read_snapshot('t', NULL, at := TIMESTAMPTZ '2024-12-10 00:00:00+00')") == [(5,)]
+    assert rows(con, "SELECT count(*) FROM read_snapshot(TIMESTAMPTZ '2024-12-05 00:00:00+00', 't')") == [(3,)]
+    assert rows(con, "SELECT count(*) FROM read_snapshot(TIMESTAMPTZ '2024-12-10 00:00:00+00', 't')") == [(5,)]
     with pytest.raises(duckdb.Error, match="oldest is 'p1'"):
-        con.execute("FROM read_snapshot('t', NULL, at := TIMESTAMPTZ '2024-11-01 00:00:00+00')")
+        con.execute("FROM read_snapshot(TIMESTAMPTZ '2024-11-01 00:00:00+00', 't')")
     assert rows(con, "SELECT snapshot_id, row_count, row_count_change FROM snapshot_history('t')") == [("p2", 5, 2), ("p1", 3, None)]
 
 
 def test_mount_and_unmount(con):
     con.execute("CREATE SCHEMA s; CREATE TABLE s.customers AS SELECT range AS id FROM range(4); CREATE TABLE orders AS SELECT 1 AS o")
-    con.execute("CALL snapshot_create(NULL, id := 'snap_2024_12_11')")
+    con.execute("CALL snapshot_create('*', id := 'snap_2024_12_11')")
     con.execute("DELETE FROM s.customers")
     out = rows(con, "SELECT view_name, source FROM snapshot_mount('snap_2024_12_11', schema := 'back_then') ORDER BY ALL")
     assert out == [("back_then.customers", "s.customers"), ("back_then.orders", "main.orders")]

@@ -158,6 +158,34 @@ pub fn resolve_table(db: &dyn Sql, database: &str, default_schema: &str, name: &
     Err(Error::TableNotFound { name: crate::repo::layout::printable(name) })
 }
 
+/// `resolve_table`, with a hint when the name is a schema rather than a table.
+pub fn resolve_table_or_hint(db: &dyn Sql, database: &str, default_schema: &str, name: &str) -> Result<TableRef> {
+    match resolve_table(db, database, default_schema, name) {
+        Err(Error::TableNotFound { name: shown }) => {
+            let schema = match split_qualified(name).as_deref() {
+                Some([s]) => Some((database.to_string(), s.clone())),
+                Some([c, s]) => Some((c.clone(), s.clone())),
+                _ => None,
+            };
+            if let Some((c, s)) = schema {
+                let found = db.query(&format!(
+                    "SELECT schema_name FROM duckdb_schemas() WHERE lower(database_name) = lower({}) AND lower(schema_name) = lower({})",
+                    literal(&c),
+                    literal(&s)
+                ))?;
+                if let Some(actual) = found.scalar() {
+                    return Err(Error::Input(format!(
+                        "{shown} is a schema, not a table; use '{}.*' for the schema with its tables and objects",
+                        display_part(actual)
+                    )));
+                }
+            }
+            Err(Error::TableNotFound { name: shown })
+        }
+        other => other,
+    }
+}
+
 /// Whether a table exists (exact name match).
 pub fn table_exists(db: &dyn Sql, t: &TableRef) -> Result<bool> {
     Ok(!tables_where(

@@ -6,6 +6,8 @@ use std::fs;
 use std::path::Path;
 
 use crate::engine::catalog::{self, TableRef};
+use crate::engine::scope::{ScopeSpec, Selector, Shape};
+use crate::engine::sql::ident;
 use crate::engine::verify::file_checksum;
 use crate::engine::{now_micros, os_user, Ctx};
 use crate::error::{Error, Result};
@@ -20,9 +22,8 @@ pub const KIND_PRE_DROP: &str = "pre_drop";
 
 #[derive(Debug, Clone, Default)]
 pub struct CreateRequest {
-    /// Explicit tables; None with `schema` None means the whole database.
-    pub tables: Option<Vec<String>>,
-    pub schema: Option<String>,
+    /// What to snapshot (default: the whole database).
+    pub scope: ScopeSpec,
     pub id: Option<String>,
     pub description: Option<String>,
     pub created_by: Option<String>,
@@ -36,25 +37,12 @@ pub struct CreateRequest {
     pub incremental: Option<bool>,
 }
 
-/// Which live tables a request covers, and the scope recorded for it.
-pub fn resolve_targets(ctx: &Ctx, req: &CreateRequest) -> Result<(Vec<TableRef>, Scope)> {
-    let (mut tables, scope) = match (&req.tables, &req.schema) {
-        (Some(_), Some(_)) => {
-            return Err(Error::Input("give either tables or schema :=, not both".into()));
-        }
-        (Some(names), None) => {
-            if names.is_empty() {
-                return Err(Error::Input("the table list is empty; name at least one table".into()));
-            }
-            let tables = names.iter().map(|n| catalog::resolve_table(ctx.db, &ctx.database, &ctx.schema, n)).collect::<Result<Vec<_>>>()?;
-            (tables, Scope { kind: "tables".into(), schema: None })
-        }
-        (None, Some(schema)) => {
-            let tables = catalog::schema_tables(ctx.db, &ctx.database, schema)?;
-            let name = tables.first().map(|t| t.schema.clone());
-            (tables, Scope { kind: "schema".into(), schema: name })
-        }
-        (None, None) => {
+/// Which live tables a scope covers, and the scope recorded for it.
+pub fn resolve_targets(ctx: &Ctx, spec: &ScopeSpec) -> Result<(Vec<TableRef>, Scope)> {
+    let not_excluded = |t: &TableRef| !spec.excluded(&ctx.database, &ctx.schema, &t.catalog, &t.schema, &t.table);
+    let exclude = spec.exclude_texts();
+    let (tables, scope) = match spec.shape() {
+        Shape::Database => {
             let tables = catalog::all_tables(ctx.db, &ctx.database)?;
             if tables.is_empty() {
                 return Err(Error::Input(format!(
@@ -62,11 +50,48 @@ pub fn resolve_targets(ctx: &Ctx, req: &CreateRequest) -> Result<(Vec<TableRef>,
                     catalog::display_part(&ctx.database)
                 )));
             }
-            (tables, Scope { kind: "database".into(), schema: None })
+            (tables, Scope { kind: "database".into(), schema: None, patterns: Vec::new(), exclude })
+        }
+        Shape::Schema { catalog: cat, schema } => {
+            let qualified = match &cat {
+                Some(c) => format!("{}.{}", ident(c), ident(&schema)),
+                None => ident(&schema),
+            };
+            let tables = catalog::schema_tables(ctx.db, &ctx.database, &qualified)?;
+            let name = tables.first().map(|t| t.schema.clone());
+            (tables, Scope { kind: "schema".into(), schema: name, patterns: Vec::new(), exclude })
+        }
+        shape => {
+            let mut tables: Vec<TableRef> = Vec::new();
+            for sel in &spec.selectors {
+                match sel {
+                    Selector::Table(name) => tables.push(catalog::resolve_table_or_hint(ctx.db, &ctx.database, &ctx.schema, name)?),
+                    Selector::Glob { catalog: cat, .. } => {
+                        let db_name = cat.clone().unwrap_or_else(|| ctx.database.clone());
+                        let found: Vec<TableRef> = catalog::all_tables(ctx.db, &db_name)?
+                            .into_iter()
+                            .filter(|t| sel.covers(&ctx.database, &ctx.schema, &t.catalog, &t.schema, &t.table))
+                            .collect();
+                        if found.is_empty() {
+                            return Err(Error::Input(format!(
+                                "no table matches '{}'; list the tables with FROM duckdb_tables()",
+                                crate::repo::layout::printable(&sel.text())
+                            )));
+                        }
+                        tables.extend(found);
+                    }
+                    Selector::Database | Selector::Schema { .. } => unreachable!("stand alone (ScopeSpec::parse)"),
+                }
+            }
+            let (kind, patterns) = if shape == Shape::Pattern { ("pattern", spec.texts()) } else { ("tables", Vec::new()) };
+            (tables, Scope { kind: kind.into(), schema: None, patterns, exclude })
         }
     };
     let mut seen = std::collections::HashSet::new();
-    tables.retain(|t| seen.insert(t.clone()));
+    let tables: Vec<TableRef> = tables.into_iter().filter(|t| seen.insert(t.clone())).filter(not_excluded).collect();
+    if tables.is_empty() {
+        return Err(Error::Input(format!("{} leaves no table to snapshot", spec.describe())));
+    }
     Ok((tables, scope))
 }
 
@@ -75,7 +100,7 @@ pub fn create(ctx: &Ctx, req: &CreateRequest) -> Result<Manifest> {
     if let Some(id) = &req.id {
         validate_id(id)?;
     }
-    let (targets, scope) = resolve_targets(ctx, req)?;
+    let (targets, scope) = resolve_targets(ctx, &req.scope)?;
     ensure_repo_dir(ctx)?;
     let _lock = ctx.lock()?;
     create_locked(ctx, req, &targets, scope)
@@ -149,12 +174,15 @@ fn write_snapshot(
     db.exec("BEGIN TRANSACTION")?;
     let copied = copy_tables(ctx, &plan, targets).and_then(|tables| {
         // objects are read in the same transaction as the data
-        let objects = match (scope.kind.as_str(), targets.first()) {
+        let mut objects = match (scope.kind.as_str(), targets.first()) {
             _ if req.objects.is_some() => req.objects.clone().unwrap_or_default(),
             ("database", _) => crate::engine::objects::capture(db, &ctx.database, None)?,
             ("schema", Some(t)) => crate::engine::objects::capture(db, &t.catalog, Some(&t.schema))?,
             _ => Vec::new(),
         };
+        if req.objects.is_none() {
+            objects.retain(|o| !req.scope.excludes_objects_of(&o.schema));
+        }
         Ok((tables, objects))
     });
     match &copied {

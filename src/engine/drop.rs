@@ -186,7 +186,7 @@ pub fn drop_table(ctx: &Ctx, name: &str) -> Result<DroppedTable> {
         id_prefix: "auto_predrop",
         ..Default::default()
     };
-    let scope = manifest::Scope { kind: "tables".into(), schema: None };
+    let scope = manifest::Scope::tables();
     let backup = create_locked(ctx, &req, std::slice::from_ref(&t), scope)?;
     if let Err(e) = ctx.db.exec(&format!("DROP TABLE {}", t.sql())) {
         let _ = drop_locked(ctx, &backup.snapshot_id);
@@ -208,7 +208,7 @@ pub fn drop_schema(ctx: &Ctx, schema: &str) -> Result<DroppedTable> {
         id_prefix: "auto_predrop",
         ..Default::default()
     };
-    let scope = manifest::Scope { kind: "schema".into(), schema: Some(t0.schema.clone()) };
+    let scope = manifest::Scope { kind: "schema".into(), schema: Some(t0.schema.clone()), ..manifest::Scope::tables() };
     let backup = create_locked(ctx, &req, &tables, scope)?;
     let sql = format!(
         "DROP SCHEMA {}.{} CASCADE",
@@ -234,10 +234,7 @@ pub fn undrop(ctx: &Ctx, table: &str) -> Result<crate::engine::restore::RestoreO
             crate::repo::layout::printable(table)
         )));
     };
-    let req = crate::engine::restore::RestoreRequest {
-        id: m.snapshot_id.clone(),
-        table: Some(table.to_string()),
-        ..Default::default()
-    };
+    let scope = crate::engine::scope::ScopeSpec { selectors: vec![crate::engine::scope::Selector::Table(table.to_string())], exclude: Vec::new() };
+    let req = crate::engine::restore::RestoreRequest::new(crate::engine::point::SnapshotArg::Id(m.snapshot_id.clone()), scope);
     crate::engine::restore::restore(ctx, &req)
 }

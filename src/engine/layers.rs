@@ -3,10 +3,11 @@
 //! newest layer wins; `__snap_deleted` removes a row; a delta's `cleared` blocks void what
 //! older layers hold there).
 //!
-//! Two ways to read one: `rows_sql`, a plain SELECT (sorted by row id when order matters;
-//! needs nothing but DuckDB: mounted views, restore and export use it, diff without the
-//! sort), and `merge_plan`, two ordered streams — the base as stored and the deltas'
-//! surviving rows — that read_snapshot interleaves without sorting (`host::merge`).
+//! Three ways to read one: `layered_sql`, each layer scanned by DuckDB on its own and filtered
+//! by `__snapshot_keep` (see `engine::survivors`): every thread, pushdown into every file —
+//! the '@' read, restore, export and diff; `rows_sql`, the same in SQL alone (a window over
+//! the deltas), for mounted views that must work without the extension; and `merge_plan`, two
+//! ordered streams that read_snapshot interleaves without sorting (`host::merge`).
 
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +15,9 @@ use crate::engine::sql::{ident, literal};
 use crate::engine::types;
 use crate::repo::layout::Repo;
 use crate::repo::manifest::{Column, Layer, BLOCK_BITS};
+
+/// The scalar function that filters a layer's rows down to the surviving ones.
+pub const KEEP: &str = "__snapshot_keep";
 
 /// Reserved column names inside layer files; tables with a column of this prefix are always
 /// stored whole.
@@ -125,9 +129,42 @@ impl Version {
         )
     }
 
+    /// Every row as `SELECT __snap_r, <stored columns>`, unordered, planned by DuckDB over
+    /// the files: each layer filtered to its surviving rows by `__snapshot_keep` (the newest
+    /// delta only drops its delete markers), so every file gets pushdown and every thread.
+    pub fn layered_sql(&self) -> String {
+        let cols = stored_list(&self.columns);
+        let (base, rid) = self.base();
+        if self.deltas().is_empty() {
+            return format!("SELECT {rid} AS __snap_r, {cols} FROM {base}");
+        }
+        let key = literal(&crate::engine::survivors::key(&self.sources));
+        let mut parts = vec![format!("SELECT {rid} AS __snap_r, {cols} FROM {base} WHERE {KEEP}({key}, 0, {rid})")];
+        let newest = self.deltas().len();
+        for (k, d) in self.deltas().iter().enumerate() {
+            let keep = if k + 1 == newest { String::new() } else { format!(" AND {KEEP}({key}, {}, file_row_number)", k + 1) };
+            parts.push(format!(
+                "SELECT {ROWID} AS __snap_r, {cols} FROM read_parquet({}, file_row_number = true) WHERE NOT {DELETED}{keep}",
+                literal(&d.path)
+            ));
+        }
+        parts.join(" UNION ALL ")
+    }
+
     /// A FROM item with the stored columns: the file itself for a one-file version (DuckDB's
-    /// Parquet reader then gets projections and filters), else `rows_sql`.
+    /// Parquet reader then gets projections and filters), else `layered_sql`, sorted by row
+    /// id when `ordered`.
     pub fn from_sql(&self, ordered: bool) -> String {
+        if self.is_one_file() {
+            return format!("read_parquet({})", literal(&self.sources[0].path));
+        }
+        let order = if ordered { " ORDER BY __snap_r" } else { "" };
+        format!("(SELECT * FROM ({}){order}) AS __snap_v", self.layered_sql())
+    }
+
+    /// `from_sql` in SQL alone (no function of the extension): for views that must keep
+    /// working in a process without it.
+    pub fn portable_from_sql(&self, ordered: bool) -> String {
         if self.is_one_file() {
             return format!("read_parquet({})", literal(&self.sources[0].path));
         }
@@ -205,6 +242,18 @@ mod tests {
         }
         let cols = vec![Column { name: "a".into(), ty: "INTEGER".into(), stored_as: None, generated: false, comment: None }];
         Version { sources, columns: cols }
+    }
+
+    #[test]
+    fn layers_are_filtered_by_keep() {
+        let sql = version(vec![[3, 4]], 2).layered_sql();
+        assert!(sql.contains(&format!("{KEEP}('")), "{sql}");
+        assert!(sql.contains(", 0, file_row_number)"), "{sql}");
+        assert!(sql.contains(", 1, file_row_number)"), "{sql}");
+        // the newest delta keeps every row but its delete markers
+        assert!(sql.ends_with(&format!("read_parquet('/r/d1.parquet', file_row_number = true) WHERE NOT {DELETED}")), "{sql}");
+        assert!(version(vec![], 0).from_sql(false).starts_with("read_parquet("));
+        assert!(version(vec![], 1).from_sql(true).contains("ORDER BY __snap_r"));
     }
 
     #[test]

@@ -11,8 +11,11 @@ pub mod layers;
 pub mod gc;
 pub mod list;
 pub mod objects;
+pub mod point;
 pub mod prune;
 pub mod restore;
+pub mod scope;
+pub mod survivors;
 pub mod sql;
 pub mod travel;
 pub mod types;
@@ -39,6 +42,8 @@ pub struct Settings {
     pub search_path: Option<String>,
     /// `snapshot_lock_timeout` in seconds; empty means 30.
     pub lock_timeout: Option<String>,
+    /// The caller's `TimeZone`, for TIMESTAMP and DATE arguments and times given as text.
+    pub timezone: Option<String>,
 }
 
 /// How long a writer waits for the repository lock by default.
@@ -54,6 +59,8 @@ pub struct Ctx<'a> {
     pub repo: Repo,
     pub branch: String,
     pub lock_timeout: Duration,
+    /// The caller's time zone (empty: UTC).
+    pub timezone: String,
 }
 
 impl<'a> Ctx<'a> {
@@ -84,7 +91,8 @@ impl<'a> Ctx<'a> {
                 crate::error::Error::Input(format!("snapshot_lock_timeout must be a number of seconds, got '{t}'"))
             })?),
         };
-        Ok(Ctx { db, database, schema, repo: Repo::new(root, &project), branch, lock_timeout })
+        let timezone = settings.timezone.clone().unwrap_or_default();
+        Ok(Ctx { db, database, schema, repo: Repo::new(root, &project), branch, lock_timeout, timezone })
     }
 }
 

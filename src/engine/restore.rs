@@ -2,7 +2,12 @@
 //! are verified before anything is touched; existing targets are first snapshotted
 //! (type `pre_restore`); everything one call restores commits in one transaction.
 
+use std::sync::Arc;
+
 use crate::engine::catalog::{self, TableRef};
+use crate::engine::point::{self, SnapshotArg};
+use crate::engine::scope::{ScopeSpec, Selector, Shape};
+use crate::repo::layout::printable;
 use crate::engine::create::{create_locked, ensure_repo_dir, CreateRequest, KIND_PRE_RESTORE};
 use crate::engine::drop::drop_locked;
 use crate::engine::sql::{ident, literal, skip_qualified, split_qualified, Sql};
@@ -14,12 +19,12 @@ use crate::repo::manifest::{self, DbObject, Manifest, Scope, TableEntry};
 
 #[derive(Debug, Clone)]
 pub struct RestoreRequest {
-    pub id: String,
-    pub table: Option<String>,
+    /// A snapshot id, or a point in time.
+    pub snapshot: SnapshotArg,
+    /// What to restore of it (`'*'`: everything it holds).
+    pub scope: ScopeSpec,
     /// One table only: its new name (`table`, `schema.table` or `catalog.schema.table`).
     pub target: Option<String>,
-    /// Restore only this schema of the snapshot.
-    pub schema: Option<String>,
     /// Put everything restored into this schema instead of its original one.
     pub target_schema: Option<String>,
     /// Put everything restored into this attached database instead of the current one.
@@ -28,22 +33,17 @@ pub struct RestoreRequest {
     pub backup_existing: bool,
 }
 
-impl Default for RestoreRequest {
-    fn default() -> Self {
-        RestoreRequest {
-            id: String::new(),
-            table: None,
-            target: None,
-            schema: None,
-            target_schema: None,
-            target_catalog: None,
-            backup_existing: true,
-        }
+impl RestoreRequest {
+    /// Everything `scope` covers in snapshot `id`, with the defaults.
+    pub fn new(snapshot: SnapshotArg, scope: ScopeSpec) -> RestoreRequest {
+        RestoreRequest { snapshot, scope, target: None, target_schema: None, target_catalog: None, backup_existing: true }
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct Restored {
+    /// The snapshot the table came from.
+    pub snapshot_id: String,
     pub source: String,
     pub target: String,
     pub row_count: u64,
@@ -51,9 +51,95 @@ pub struct Restored {
 
 #[derive(Debug, Clone)]
 pub struct RestoreOutcome {
-    pub snapshot_id: String,
     pub backup_snapshot_id: Option<String>,
     pub tables: Vec<Restored>,
+}
+
+/// What one restore call takes: tables (each from the snapshot holding the version asked
+/// for) and, for a whole snapshot or schema, its other objects.
+struct Picked {
+    tables: Vec<(Arc<Manifest>, TableEntry)>,
+    objects: Vec<(Arc<Manifest>, DbObject)>,
+}
+
+/// The tables and objects of snapshot `m` that `scope` covers.
+fn pick_in(ctx: &Ctx, m: &Arc<Manifest>, scope: &ScopeSpec) -> Result<Picked> {
+    let kept = |e: &TableEntry| !scope.excluded(&m.database, &ctx.schema, &e.catalog, &e.bucket, &e.table);
+    let mut tables: Vec<(Arc<Manifest>, TableEntry)> = Vec::new();
+    let mut objects = Vec::new();
+    let push = |tables: &mut Vec<(Arc<Manifest>, TableEntry)>, m: &Arc<Manifest>, e: &TableEntry| {
+        if !tables.iter().any(|(x, t)| x.snapshot_id == m.snapshot_id && t.file == e.file) {
+            tables.push((m.clone(), e.clone()));
+        }
+    };
+    for sel in &scope.selectors {
+        match sel {
+            Selector::Database | Selector::Schema { .. } => {
+                for e in m.tables.iter().filter(|e| sel.covers(&m.database, &ctx.schema, &e.catalog, &e.bucket, &e.table)) {
+                    push(&mut tables, m, e);
+                }
+                for o in m.objects.iter().filter(|o| sel.covers_objects_of(&o.schema) && !scope.excludes_objects_of(&o.schema)) {
+                    objects.push((m.clone(), o.clone()));
+                }
+                if let Selector::Schema { schema, .. } = sel {
+                    if tables.is_empty() && objects.is_empty() {
+                        return Err(Error::Input(format!(
+                            "schema {} is not in snapshot '{}'; list its tables with FROM snapshot_tables('{}')",
+                            printable(schema),
+                            m.snapshot_id,
+                            m.snapshot_id
+                        )));
+                    }
+                }
+            }
+            Selector::Glob { .. } => {
+                let found: Vec<&TableEntry> =
+                    m.tables.iter().filter(|e| sel.covers(&m.database, &ctx.schema, &e.catalog, &e.bucket, &e.table)).collect();
+                if found.is_empty() {
+                    return Err(Error::Input(format!(
+                        "no table of snapshot '{}' matches '{}'; list its tables with FROM snapshot_tables('{}')",
+                        m.snapshot_id,
+                        printable(&sel.text()),
+                        m.snapshot_id
+                    )));
+                }
+                for e in found {
+                    push(&mut tables, m, e);
+                }
+            }
+            Selector::Table(name) => match find_entry(m, name) {
+                Ok(e) => push(&mut tables, m, e),
+                Err(err) => match find_deleted(m, name) {
+                    // gone from the source when this snapshot was taken: its last version
+                    Some(d) => {
+                        let last = Arc::new(manifest::load(&ctx.repo, &d.last_snapshot_id)?);
+                        let e = find_entry(&last, name)?.clone();
+                        push(&mut tables, &last, &e);
+                    }
+                    None => return Err(err),
+                },
+            },
+        }
+    }
+    tables.retain(|(_, e)| kept(e));
+    if tables.is_empty() && objects.is_empty() {
+        return Err(Error::Input(format!("{} leaves nothing to restore from snapshot '{}'", scope.describe(), m.snapshot_id)));
+    }
+    Ok(Picked { tables, objects })
+}
+
+/// Which snapshot(s) a request reads: by id, or by point in time (see `engine::point`).
+fn pick(ctx: &Ctx, req: &RestoreRequest) -> Result<Picked> {
+    match point::micros(ctx, &req.snapshot)? {
+        None => {
+            let id = req.snapshot.id().ok_or_else(|| Error::Input("name one snapshot (an id or a point in time)".into()))?;
+            pick_in(ctx, &Arc::new(manifest::load(&ctx.repo, id)?), &req.scope)
+        }
+        Some(at) => match req.scope.shape() {
+            shape @ (Shape::Database | Shape::Schema { .. }) => pick_in(ctx, &point::scope_snapshot(ctx, at, &shape)?, &req.scope),
+            Shape::Tables | Shape::Pattern => Ok(Picked { tables: point::tables_at(ctx, at, &req.scope)?, objects: Vec::new() }),
+        },
+    }
 }
 
 /// The snapshot entry a user-supplied table name refers to.
@@ -118,16 +204,16 @@ pub fn find_deleted<'m>(m: &'m Manifest, name: &str) -> Option<&'m crate::repo::
 /// Where restored things go: catalog and schema mapping of one call.
 struct Mapping<'a> {
     ctx: &'a Ctx<'a>,
-    m: &'a Manifest,
     target_schema: Option<&'a str>,
     target_catalog: Option<&'a str>,
 }
 
 impl Mapping<'_> {
-    fn catalog(&self, original: &str) -> String {
+    /// Where something of catalog `original` in a snapshot of database `source` goes.
+    fn catalog(&self, original: &str, source: &str) -> String {
         match self.target_catalog {
             Some(c) => c.to_string(),
-            None if original == self.m.database => self.ctx.database.clone(),
+            None if original == source => self.ctx.database.clone(),
             None => original.to_string(),
         }
     }
@@ -138,8 +224,8 @@ impl Mapping<'_> {
 
     /// An entry's target: mapped, or `target` (`table`, `schema.table`, `catalog.schema.table`;
     /// missing parts come from the mapped original).
-    fn table(&self, e: &TableEntry, target: Option<&str>) -> Result<TableRef> {
-        let original = TableRef { catalog: self.catalog(&e.catalog), schema: self.schema(&e.bucket), table: e.table.clone() };
+    fn table(&self, m: &Manifest, e: &TableEntry, target: Option<&str>) -> Result<TableRef> {
+        let original = TableRef { catalog: self.catalog(&e.catalog, &m.database), schema: self.schema(&e.bucket), table: e.table.clone() };
         let Some(target) = target else { return Ok(original) };
         let parts = split_qualified(target).unwrap_or_else(|| vec![target.to_string()]);
         Ok(match parts.as_slice() {
@@ -157,49 +243,18 @@ struct ObjectTarget<'a> {
     catalog: String,
     schema: String,
     exists: bool,
+    /// Where the object's own catalog is now (views moved elsewhere are rewritten from it).
+    source_catalog: String,
 }
 
 pub fn restore(ctx: &Ctx, req: &RestoreRequest) -> Result<RestoreOutcome> {
-    let m = manifest::load(&ctx.repo, &req.id)?;
-    let in_schema = |bucket: &str| req.schema.as_deref().is_none_or(|s| s.eq_ignore_ascii_case(bucket));
-    let entries: Vec<&TableEntry> = match &req.table {
-        Some(name) => {
-            let qualified = match &req.schema {
-                Some(s) if split_qualified(name).is_some_and(|p| p.len() == 1) => format!("{}.{}", ident(s), name),
-                _ => name.clone(),
-            };
-            if find_entry(&m, &qualified).is_err() {
-                if let Some(d) = find_deleted(&m, &qualified) {
-                    // gone from the source when this snapshot was taken: its last version
-                    let mut from_last = req.clone();
-                    from_last.id = d.last_snapshot_id.clone();
-                    return restore(ctx, &from_last);
-                }
-            }
-            vec![find_entry(&m, &qualified)?]
-        }
-        None => m.tables.iter().filter(|t| in_schema(&t.bucket)).collect(),
-    };
+    let Picked { tables: entries, objects } = pick(ctx, req)?;
     // objects come with whole-snapshot and schema restores, never with a single table
-    let objects: Vec<&DbObject> = if req.table.is_none() && req.target.is_none() {
-        m.objects.iter().filter(|o| in_schema(&o.schema)).collect()
-    } else {
-        Vec::new()
-    };
-    if let Some(s) = &req.schema {
-        if entries.is_empty() && objects.is_empty() {
-            return Err(Error::Input(format!(
-                "schema {} is not in snapshot '{}'; list its tables with FROM snapshot_tables('{}')",
-                crate::repo::layout::printable(s),
-                m.snapshot_id,
-                m.snapshot_id
-            )));
-        }
-    }
+    let objects: Vec<(Arc<Manifest>, DbObject)> = if req.target.is_none() { objects } else { Vec::new() };
     if req.target.is_some() && entries.len() != 1 {
         return Err(Error::Input(format!(
-            "target := needs exactly one table but snapshot '{}' has {}; name the table to restore",
-            m.snapshot_id,
+            "target := needs exactly one table but {} names {}; name the table to restore",
+            req.scope.describe(),
             entries.len()
         )));
     }
@@ -216,15 +271,15 @@ pub fn restore(ctx: &Ctx, req: &RestoreRequest) -> Result<RestoreOutcome> {
             )));
         }
     }
-    let map = Mapping { ctx, m: &m, target_schema: req.target_schema.as_deref(), target_catalog: req.target_catalog.as_deref() };
-    let targets = entries.iter().map(|e| map.table(e, req.target.as_deref())).collect::<Result<Vec<_>>>()?;
+    let map = Mapping { ctx, target_schema: req.target_schema.as_deref(), target_catalog: req.target_catalog.as_deref() };
+    let targets = entries.iter().map(|(m, e)| map.table(m, e, req.target.as_deref())).collect::<Result<Vec<_>>>()?;
     for (i, t) in targets.iter().enumerate() {
         if targets[..i].contains(t) {
             return Err(Error::Input(format!("two tables would be restored to {}", t.display())));
         }
     }
-    for e in &entries {
-        check_entry(&ctx.repo, &m, e, true)?;
+    for (m, e) in &entries {
+        check_entry(&ctx.repo, m, e, true)?;
     }
     ensure_repo_dir(ctx)?;
     let _lock = ctx.lock()?;
@@ -235,34 +290,35 @@ pub fn restore(ctx: &Ctx, req: &RestoreRequest) -> Result<RestoreOutcome> {
         }
     }
     let mut object_targets = Vec::with_capacity(objects.len());
-    for o in &objects {
-        let (cat, schema) = (map.catalog(&o.catalog), map.schema(&o.schema));
+    for (m, o) in &objects {
+        let (cat, schema) = (map.catalog(&o.catalog, &m.database), map.schema(&o.schema));
         let name = if o.kind == objects::SCHEMA { schema.clone() } else { o.name.clone() };
         let exists = objects::exists(ctx.db, &o.kind, &cat, &schema, &name)?;
-        object_targets.push(ObjectTarget { object: o, catalog: cat, schema, exists });
+        let source_catalog = if o.catalog == m.database { ctx.database.clone() } else { o.catalog.clone() };
+        object_targets.push(ObjectTarget { object: o, catalog: cat, schema, exists, source_catalog });
     }
     let replaced_objects: Vec<DbObject> = backup_objects(ctx, &object_targets)?;
     let backup = if req.backup_existing && (!existing.is_empty() || !replaced_objects.is_empty()) {
         let breq = CreateRequest {
-            description: Some(format!("Auto-backup before restoring snapshot '{}'", m.snapshot_id)),
+            description: Some(format!("Auto-backup before restoring snapshot '{}'", source_ids(&entries, &objects))),
             kind: KIND_PRE_RESTORE,
             id_prefix: "auto_prerestore",
             objects: Some(replaced_objects),
             ..Default::default()
         };
-        Some(create_locked(ctx, &breq, &existing, Scope { kind: "tables".into(), schema: None })?)
+        Some(create_locked(ctx, &breq, &existing, Scope::tables())?)
     } else {
         None
     };
-    match apply(ctx, &m, &entries, &targets, &existing, &object_targets) {
+    match apply(ctx, &entries, &targets, &existing, &object_targets) {
         Ok(counts) => Ok(RestoreOutcome {
-            snapshot_id: m.snapshot_id.clone(),
             backup_snapshot_id: backup.map(|b| b.snapshot_id),
             tables: entries
                 .iter()
                 .zip(&targets)
                 .zip(counts)
-                .map(|((e, t), n)| Restored {
+                .map(|(((m, e), t), n)| Restored {
+                    snapshot_id: m.snapshot_id.clone(),
                     source: format!("{}.{}", catalog::display_part(&e.bucket), catalog::display_part(&e.table)),
                     target: t.display(),
                     row_count: n,
@@ -277,6 +333,15 @@ pub fn restore(ctx: &Ctx, req: &RestoreRequest) -> Result<RestoreOutcome> {
             Err(err)
         }
     }
+}
+
+/// The snapshot ids a restore reads from, for the backup's description.
+fn source_ids(entries: &[(Arc<Manifest>, TableEntry)], objects: &[(Arc<Manifest>, DbObject)]) -> String {
+    let mut ids: Vec<&str> = entries.iter().map(|(m, _)| m.snapshot_id.as_str()).chain(objects.iter().map(|(m, _)| m.snapshot_id.as_str())).collect();
+    ids.dedup();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.join("', '")
 }
 
 /// The current definitions of the objects a restore will replace, for the backup snapshot.
@@ -346,8 +411,7 @@ pub fn referenced_tables(ddl: &str) -> Vec<String> {
 /// Replaces the targets in one transaction; returns the row count of each table.
 fn apply(
     ctx: &Ctx,
-    m: &Manifest,
-    entries: &[&TableEntry],
+    entries: &[(Arc<Manifest>, TableEntry)],
     targets: &[TableRef],
     existing: &[TableRef],
     objects: &[ObjectTarget],
@@ -355,7 +419,7 @@ fn apply(
     let db = ctx.db;
     db.exec("BEGIN TRANSACTION")?;
     let result = (|| {
-        let order = creation_order(entries);
+        let order = creation_order(&entries.iter().map(|(_, e)| e).collect::<Vec<_>>());
         // schemas first
         let mut schemas: Vec<(String, String)> = targets.iter().map(|t| (t.catalog.clone(), t.schema.clone())).collect();
         schemas.extend(objects.iter().map(|o| (o.catalog.clone(), o.schema.clone())));
@@ -378,16 +442,15 @@ fn apply(
         for o in objects.iter().filter(|o| o.exists && matches!(o.object.kind.as_str(), objects::SEQUENCE | objects::TYPE)) {
             drop_object(db, o)?;
         }
-        let source_catalog = |o: &ObjectTarget| if o.object.catalog == m.database { ctx.database.clone() } else { o.object.catalog.clone() };
         for o in objects.iter().filter(|o| objects::rank(&o.object.kind) < 3) {
-            create_object(db, o, &source_catalog(o))?;
+            create_object(db, o)?;
         }
         let mut counts = vec![0; entries.len()];
         for &i in &order {
-            counts[i] = restore_one(ctx, m, entries[i], &targets[i])?;
+            counts[i] = restore_one(ctx, &entries[i].0, &entries[i].1, &targets[i])?;
         }
         for o in objects.iter().filter(|o| objects::rank(&o.object.kind) >= 4) {
-            create_object(db, o, &source_catalog(o))?;
+            create_object(db, o)?;
         }
         Ok(counts)
     })();
@@ -415,8 +478,8 @@ fn drop_object(db: &dyn Sql, o: &ObjectTarget) -> Result<()> {
     Ok(())
 }
 
-fn create_object(db: &dyn Sql, o: &ObjectTarget, source_catalog: &str) -> Result<()> {
-    let moved = o.schema != o.object.schema || !o.catalog.eq_ignore_ascii_case(source_catalog);
+fn create_object(db: &dyn Sql, o: &ObjectTarget) -> Result<()> {
+    let moved = o.schema != o.object.schema || !o.catalog.eq_ignore_ascii_case(&o.source_catalog);
     let sql = if moved && o.object.kind == objects::VIEW {
         let retargeted = DbObject { sql: objects::retarget_view(db, o.object, &o.object.catalog, &o.catalog, &o.schema), ..o.object.clone() };
         objects::create_sql(&retargeted, &o.catalog, &o.schema)

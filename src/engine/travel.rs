@@ -8,54 +8,50 @@ use crate::engine::catalog;
 use crate::engine::restore::find_entry;
 use crate::engine::sql::{ident, literal, split_qualified, Sql};
 use crate::engine::layers::Version;
+use crate::engine::point::SnapshotArg;
 use crate::engine::{list, types, Ctx};
 use crate::error::{Error, Result};
-use crate::repo::manifest::{format_timestamp, load, Column, Manifest, TableEntry};
+use crate::repo::manifest::{load, Column, Manifest, TableEntry};
 
-/// The SELECT that reads a snapshot's table back with its original types, in plain SQL
-/// (mounted views must work without the extension), in row order when `ordered`.
+/// The SELECT that reads a snapshot's table back with its original types, planned by DuckDB
+/// over the files (see `Version::layered_sql`), in row order when `ordered`.
 pub fn scan_sql(ctx: &Ctx, m: &Manifest, e: &TableEntry, ordered: bool) -> String {
     let all: Vec<usize> = (0..e.schema.columns.len()).collect();
-    let v = crate::engine::layers::Version::new(&ctx.repo, &e.effective_layers(&m.snapshot_id), &e.schema.columns);
+    let v = Version::new(&ctx.repo, &e.effective_layers(&m.snapshot_id), &e.schema.columns);
     types::select_sql(&e.schema.columns, &all, &v.from_sql(ordered))
 }
 
-/// The newest snapshot taken at or before `at` that has the table.
-pub fn as_of(ctx: &Ctx, table: &str, at: i64) -> Result<(Arc<Manifest>, TableEntry)> {
-    let with_table: Vec<(Arc<Manifest>, TableEntry)> = list::manifests(&ctx.repo)?
-        .into_iter()
-        .filter_map(|m| find_entry(&m, table).ok().cloned().map(|e| (m, e)))
-        .collect();
-    if let Some(found) = with_table.iter().find(|(m, _)| m.created_at_micros() <= at) {
-        return Ok(found.clone());
-    }
-    let name = crate::repo::layout::printable(table);
-    match with_table.last() {
-        Some((oldest, _)) => Err(Error::Input(format!(
-            "no snapshot of table {name} at or before {}; the oldest is '{}' taken {}",
-            format_timestamp(at),
-            oldest.snapshot_id,
-            oldest.created_at
-        ))),
-        None => Err(Error::Input(format!("no snapshot has table {name}"))),
-    }
+/// `scan_sql` in SQL alone, for mounted views (they must work without the extension).
+fn portable_scan_sql(ctx: &Ctx, m: &Manifest, e: &TableEntry) -> String {
+    let all: Vec<usize> = (0..e.schema.columns.len()).collect();
+    let v = Version::new(&ctx.repo, &e.effective_layers(&m.snapshot_id), &e.schema.columns);
+    types::select_sql(&e.schema.columns, &all, &v.portable_from_sql(true))
 }
 
-/// The newest snapshot taken at or before `at` (a recovery point).
-pub fn point_at(ctx: &Ctx, at: i64) -> Result<Arc<Manifest>> {
-    let all = list::manifests(&ctx.repo)?;
-    if let Some(m) = all.iter().find(|m| m.created_at_micros() <= at) {
-        return Ok(m.clone());
-    }
-    match all.last() {
-        Some(oldest) => Err(Error::Input(format!(
-            "no snapshot at or before {}; the oldest is '{}' taken {}",
-            format_timestamp(at),
-            oldest.snapshot_id,
-            oldest.created_at
-        ))),
-        None => Err(Error::Input(format!("there are no snapshots in {}", ctx.repo.dir.display()))),
-    }
+/// What `FROM '<table>@<snapshot>'` reads: the text after the last `@` is a snapshot id if
+/// one exists, else a point in time (text as DuckDB casts it to TIMESTAMPTZ in the caller's
+/// time zone). Returns the SELECT (original names and types; files verified once per process).
+pub fn at_sql(ctx: &Ctx, reference: &str) -> Result<String> {
+    let (table, when) = reference
+        .rsplit_once('@')
+        .filter(|(t, w)| !t.trim().is_empty() && !w.trim().is_empty())
+        .ok_or_else(|| Error::Input(format!("'{}' is not '<table>@<snapshot id or time>'", crate::repo::layout::printable(reference))))?;
+    let when = when.trim();
+    let arg = if crate::repo::layout::validate_id(when).is_ok() && ctx.repo.exists(when) {
+        SnapshotArg::Id(when.to_string())
+    } else if let Some(at) = crate::engine::point::parse_time(ctx, when)? {
+        SnapshotArg::At(at)
+    } else if crate::repo::layout::validate_id(when).is_ok() {
+        return Err(Error::SnapshotNotFound { id: when.to_string(), repo: ctx.repo.dir.clone() });
+    } else {
+        return Err(Error::Input(format!(
+            "'{}' after '@' is neither a snapshot id nor a time; give an id from FROM snapshots() or a time such as 2024-12-11 14:00:00+00",
+            crate::repo::layout::printable(when)
+        )));
+    };
+    let (m, e) = crate::engine::point::table_version(ctx, &arg, table.trim())?;
+    crate::engine::verify::check_entry(&ctx.repo, &m, &e, false)?;
+    Ok(scan_sql(ctx, &m, &e, false))
 }
 
 /// Every snapshot that has the table, newest first.
@@ -78,9 +74,8 @@ struct Side {
     version: Option<Version>,
 }
 
-fn snapshot_side(ctx: &Ctx, id: &str, table: &str) -> Result<Side> {
-    let m = load(&ctx.repo, id)?;
-    let e = find_entry(&m, table)?.clone();
+fn snapshot_side(ctx: &Ctx, snapshot: &SnapshotArg, table: &str) -> Result<Side> {
+    let (m, e) = crate::engine::point::table_version(ctx, snapshot, table)?;
     crate::engine::verify::check_entry(&ctx.repo, &m, &e, false)?;
     let version = Version::new(&ctx.repo, &e.effective_layers(&m.snapshot_id), &e.schema.columns);
     Ok(Side {
@@ -120,21 +115,20 @@ fn restrict_to_touched(before: &mut Side, after: &mut Side) {
     for side in [before, after] {
         let v = side.version.as_ref().expect("checked above");
         let all: Vec<usize> = (0..v.columns.len()).collect();
-        side.sql = types::select_sql(&v.columns, &all, &format!("({}) AS __snap_v WHERE {touched}", v.rows_sql(false)));
+        side.sql = types::select_sql(&v.columns, &all, &format!("({}) AS __snap_v WHERE {touched}", v.layered_sql()));
     }
 }
 
-/// The query that lists row-level differences of `table` from snapshot `from` to snapshot
-/// `to` (None or `live`: the live table). With a primary key: one row per changed key with
+/// The query that lists row-level differences of `table` from version `from` to version `to`
+/// (each a snapshot id, a point in time, or the live table). With a primary key: one row per changed key with
 /// `change`, the key columns, `changed_columns` and before/after values; without one, the
 /// deleted and inserted rows as multisets.
-pub fn diff_sql(ctx: &Ctx, from: &str, to: Option<&str>, table: &str) -> Result<String> {
-    let mut before = snapshot_side(ctx, from, table)?;
-    let mut after = match to {
-        None => live_side(ctx, table)?,
-        Some(t) if t.eq_ignore_ascii_case("live") => live_side(ctx, table)?,
-        Some(t) => snapshot_side(ctx, t, table)?,
+pub fn diff_sql(ctx: &Ctx, from: &SnapshotArg, to: &SnapshotArg, table: &str) -> Result<String> {
+    let side = |s: &SnapshotArg| match s {
+        SnapshotArg::Live => live_side(ctx, table),
+        other => snapshot_side(ctx, other, table),
     };
+    let (mut before, mut after) = (side(from)?, side(to)?);
     restrict_to_touched(&mut before, &mut after);
     // columns present on both sides, in the newer side's order
     let common: Vec<&Column> = after.columns.iter().filter(|c| before.columns.iter().any(|b| b.name == c.name)).collect();
@@ -211,7 +205,7 @@ pub fn mount(ctx: &Ctx, id: &str, schema: &str) -> Result<Vec<(String, String)>>
             let clash = m.tables.iter().filter(|o| o.table.eq_ignore_ascii_case(&e.table)).count() > 1;
             let name = if clash { format!("{}__{}", e.bucket, e.table) } else { e.table.clone() };
             let full = format!("{}.{}.{}", ident(&cat), ident(&sch), ident(&name));
-            db.exec(&format!("CREATE VIEW {full} AS {}", scan_sql(ctx, &m, e, true))).map_err(|err| {
+            db.exec(&format!("CREATE VIEW {full} AS {}", portable_scan_sql(ctx, &m, e))).map_err(|err| {
                 Error::Input(format!("cannot mount {}.{}: {}", catalog::display_part(&sch), catalog::display_part(&name), err.one_line()))
             })?;
             db.exec(&format!("COMMENT ON VIEW {full} IS {}", literal(&marker)))?;

@@ -3,23 +3,27 @@
 
 use std::sync::Arc;
 
+use crate::engine::point::SnapshotArg;
+use crate::engine::scope::ScopeSpec;
 use crate::engine::{Ctx, Settings};
 use crate::error::{Error, Result};
 use crate::host::session::Host;
-use crate::host::table_fn::{Arg, BindArgs, ColType, Val};
+use crate::host::context::SettingSource;
+use crate::host::table_fn::{Arg, ColType, Val};
 use crate::repo::manifest::{Manifest, TableEntry};
 
 pub const SETTING_DIRECTORY: &str = "snapshot_directory";
 pub const SETTING_PROJECT: &str = "snapshot_project";
 pub const SETTING_BRANCH: &str = "snapshot_branch";
 
-pub fn settings(args: &BindArgs) -> Settings {
+pub fn settings(args: &dyn SettingSource) -> Settings {
     Settings {
         directory: args.setting(SETTING_DIRECTORY),
         project: args.setting(SETTING_PROJECT),
         branch: args.setting(SETTING_BRANCH),
         search_path: args.setting("search_path"),
         lock_timeout: args.setting("snapshot_lock_timeout"),
+        timezone: args.setting("TimeZone"),
     }
 }
 
@@ -31,9 +35,68 @@ pub fn with_ctx<T>(host: &Arc<Host>, settings: &Settings, f: impl FnOnce(&Ctx) -
     f(&ctx)
 }
 
+/// Where a snapshot argument may also be `'*'` (every snapshot; NULL too) or the live table.
+#[derive(Clone, Copy, Default)]
+pub struct Accepts {
+    pub all: bool,
+    pub live: bool,
+}
+
+/// A snapshot argument: an id, or a point in time (TIMESTAMPTZ, TIMESTAMP, DATE), or what
+/// `accepts` adds.
+pub fn snapshot_arg(arg: Arg, what: &str, accepts: Accepts) -> Result<SnapshotArg> {
+    let also = match (accepts.all, accepts.live) {
+        (true, _) => ", or '*' for every snapshot",
+        (_, true) => ", or 'live' for the live table",
+        _ => "",
+    };
+    match arg {
+        Arg::Str(s) if accepts.all && s.trim() == "*" => Ok(SnapshotArg::All),
+        Arg::Str(s) if accepts.live && s.trim().eq_ignore_ascii_case("live") => Ok(SnapshotArg::Live),
+        Arg::Str(s) => {
+            crate::repo::layout::validate_id(&s)?;
+            Ok(SnapshotArg::Id(s))
+        }
+        Arg::Timestamp(t) => Ok(SnapshotArg::At(t)),
+        Arg::LocalTimestamp(t) => Ok(SnapshotArg::Local(t)),
+        Arg::Date(d) => Ok(SnapshotArg::Local(d as i64 * 86_400_000_000)),
+        Arg::Null | Arg::Missing if accepts.all => Ok(SnapshotArg::All),
+        Arg::Null | Arg::Missing if accepts.live => Ok(SnapshotArg::Live),
+        Arg::Null | Arg::Missing => Err(Error::Input(format!(
+            "{what} must not be NULL; pass a snapshot id such as 'snap_20241211_143022' or a time such as TIMESTAMPTZ '2024-12-11 14:00:00+00'{also}"
+        ))),
+        other => Err(Error::Input(format!(
+            "{what} must be a snapshot id (VARCHAR) or a point in time (TIMESTAMPTZ, TIMESTAMP or DATE){also}, got {}",
+            other.describe()
+        ))),
+    }
+}
+
+/// A list of names: a VARCHAR or a VARCHAR[] (None when missing or NULL).
+pub fn names_arg(arg: Arg, what: &str) -> Result<Option<Vec<String>>> {
+    match arg {
+        Arg::Null | Arg::Missing => Ok(None),
+        Arg::Str(s) => Ok(Some(vec![s])),
+        Arg::StrList(items) => Ok(Some(
+            items
+                .into_iter()
+                .map(|i| i.ok_or_else(|| Error::Input(format!("{what} contains NULL; remove it from the list"))))
+                .collect::<Result<_>>()?,
+        )),
+        other => Err(Error::Input(format!("{what} must be a VARCHAR or VARCHAR[], got {}", other.describe()))),
+    }
+}
+
+/// A scope argument (NULL: `'*'`) with its `exclude :=` list.
+pub fn scope_arg(scope: Arg, exclude: Arg) -> Result<ScopeSpec> {
+    let items = names_arg(scope, "the scope")?;
+    let exclude = names_arg(exclude, "exclude")?.unwrap_or_default();
+    ScopeSpec::parse(items, exclude)
+}
+
 /// A required text argument.
 pub fn required_str(arg: Arg, what: &str) -> Result<String> {
-    arg.opt_str(what)?.ok_or_else(|| Error::Input(format!("{what} must not be NULL")))
+    arg.opt_str(what)?.ok_or_else(|| Error::Input(format!("{what} must not be NULL; pass a VARCHAR")))
 }
 
 /// The per-table columns shared by `snapshot_create` and `snapshot_tables`.
@@ -152,7 +215,7 @@ pub fn restore_rows(out: crate::engine::restore::RestoreOutcome) -> crate::host:
             .into_iter()
             .map(|t| {
                 vec![
-                    Val::Str(out.snapshot_id.clone()),
+                    Val::Str(t.snapshot_id),
                     Val::Str(t.source),
                     Val::Str(t.target),
                     Val::I64(t.row_count as i64),

@@ -1,7 +1,10 @@
-//! The SQL surface: one module per table function. Each is a thin adapter: parse the
+//! The SQL surface: one module per function (the `'t@id'` read's replacement scan and the
+//! internal scalar functions included). Each is a thin adapter: parse the
 //! arguments at bind, call the engine, emit rows. Registration lives in `register_all`.
 
+pub mod at_read;
 mod common;
+pub mod keep;
 pub mod read_snapshot;
 pub mod snapshot_at;
 pub mod snapshot_create;
@@ -48,5 +51,7 @@ pub fn register_all(conn: ffi::duckdb_connection, host: &Arc<Host>) -> Result<()
     register::<snapshot_diff::SnapshotDiff>(conn, host, "snapshot_diff")?;
     register::<snapshot_mount::SnapshotMount>(conn, host, "snapshot_mount")?;
     register::<snapshot_mount::SnapshotUnmount>(conn, host, "snapshot_unmount")?;
+    crate::host::scalar::register::<keep::Keep>(conn, host)?;
+    crate::host::scalar::register::<at_read::ScanSql>(conn, host)?;
     Ok(())
 }

@@ -1,23 +1,23 @@
-//! `read_snapshot(id, table)`: the rows of a table as of a snapshot, with the original
-//! column names and types. DuckDB's own Parquet reader does the work on a pooled reader
+//! `read_snapshot(snapshot, table)`: the rows of a table as of a snapshot (an id, or the
+//! newest snapshot taken at or before a point in time that holds the table), with the
+//! original column names and types. DuckDB's own Parquet reader does the work on a pooled reader
 //! connection, so only the projected columns are read; each scan holds its own connection,
 //! so several scans in one query work.
 
 use std::sync::Arc;
 
-use crate::engine::restore::find_entry;
 use crate::engine::sql::literal;
 use crate::engine::verify::check_entry;
 use crate::engine::{types, Settings};
 use crate::error::{Error, Result};
-use crate::functions::common::{required_str, settings, with_ctx};
+use crate::functions::common::{required_str, settings, snapshot_arg, with_ctx, Accepts};
 use crate::engine::layers::Version;
 use crate::host::conn::{Chunk, Stream};
 use crate::host::merge::{ChainRanges, MergeScan, CUT as CHAIN_CUT};
 use crate::host::session::{Host, ReaderLease};
 use crate::host::split::{ErrorMap, FileRanges, SplitScan};
-use crate::host::table_fn::{Arg, BindArgs, ChunkSource, ParamType, Produce, Schema, TableFn};
-use crate::repo::manifest::{self, Column};
+use crate::host::table_fn::{BindArgs, ChunkSource, ParamType, Produce, Schema, TableFn};
+use crate::repo::manifest::Column;
 
 pub struct ReadSnapshot;
 
@@ -95,46 +95,21 @@ impl TableFn for ReadSnapshot {
     type Bind = Bind;
 
     fn params() -> &'static [ParamType] {
-        &[ParamType::Varchar, ParamType::Varchar]
+        &[ParamType::Any, ParamType::Varchar]
     }
 
     fn projection_pushdown() -> bool {
         true
     }
 
-    fn named() -> &'static [(&'static str, ParamType)] {
-        &[("at", ParamType::Any)]
-    }
-
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
-        let at = match args.named("at") {
-            Arg::Missing | Arg::Null => None,
-            Arg::Timestamp(t) => Some(t),
-            other => return Err(Error::Input(format!("at must be a TIMESTAMPTZ, got {}", other.describe()))),
-        };
+        let snapshot = snapshot_arg(args.positional(0), "the snapshot", Accepts::default())?;
+        let table = required_str(args.positional(1), "the table name")?;
         let settings: Settings = settings(args);
-        let found = match at {
-            None => {
-                let id = required_str(args.positional(0), "snapshot id")?;
-                let table = required_str(args.positional(1), "table name")?;
-                with_ctx(args.host, &settings, |ctx| {
-                    let m = manifest::load(&ctx.repo, &id)?;
-                    let e = find_entry(&m, &table)?;
-                    located(ctx, &m, e)
-                })?
-            }
-            Some(at) => {
-                // read_snapshot(table, NULL, at := ...) or read_snapshot(NULL, table, at := ...)
-                let table = match (args.positional(0).opt_str("table name")?, args.positional(1).opt_str("table name")?) {
-                    (Some(t), None) | (None, Some(t)) => t,
-                    _ => return Err(Error::Input("with at := give the table once: read_snapshot('schema.table', NULL, at := ...)".into())),
-                };
-                with_ctx(args.host, &settings, |ctx| {
-                    let (m, e) = crate::engine::travel::as_of(ctx, &table, at)?;
-                    located(ctx, &m, &e)
-                })?
-            }
-        };
+        let found = with_ctx(args.host, &settings, |ctx| {
+            let (m, e) = crate::engine::point::table_version(ctx, &snapshot, &table)?;
+            located(ctx, &m, &e)
+        })?;
         let Located { columns, version, path, id } = found;
         let from = version.from_sql(true);
         let single_file = version.is_one_file();

@@ -1,11 +1,13 @@
-//! `snapshot_create([tables], schema :=, id :=, description :=, created_by :=, incremental :=)`.
+//! `snapshot_create(scope, id :=, description :=, created_by :=, incremental :=, exclude :=,
+//! schema :=)`: `scope` is a table, a list, `'*'` (NULL: the same), `'s.*'` or globs.
 
 use std::sync::Arc;
 
 use crate::engine::create::{create, CreateRequest, KIND_MANUAL};
+use crate::engine::scope::{ScopeSpec, Selector};
 use crate::engine::Settings;
 use crate::error::{Error, Result};
-use crate::functions::common::{settings, table_row, with_ctx, TABLE_COLUMNS};
+use crate::functions::common::{scope_arg, settings, table_row, with_ctx, TABLE_COLUMNS};
 use crate::host::session::Host;
 use crate::host::table_fn::{Arg, BindArgs, ParamType, Produce, Schema, TableFn};
 
@@ -25,32 +27,27 @@ impl TableFn for SnapshotCreate {
 
     fn named() -> &'static [(&'static str, ParamType)] {
         &[
-            ("schema", ParamType::Varchar),
             ("id", ParamType::Varchar),
             ("description", ParamType::Varchar),
             ("created_by", ParamType::Varchar),
             ("incremental", ParamType::Boolean),
+            ("exclude", ParamType::Any),
+            ("schema", ParamType::Varchar),
         ]
     }
 
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
-        // NULL (or no argument) means: no table list, i.e. schema := or the whole database
-        let tables = match args.positional(0) {
-            Arg::Null | Arg::Missing => None,
-            Arg::Str(s) => Some(vec![s]),
-            Arg::StrList(items) => Some(
-                items
-                    .into_iter()
-                    .map(|i| i.ok_or_else(|| Error::Input("the table list contains NULL".into())))
-                    .collect::<Result<_>>()?,
-            ),
-            Arg::Bool(_) | Arg::Other(_) | Arg::Int(_) | Arg::Interval { .. } | Arg::Timestamp(_) => {
-                return Err(Error::Input("tables must be a VARCHAR or VARCHAR[] (or NULL for all tables)".into()))
+        let scope_given = !matches!(args.positional(0), Arg::Null | Arg::Missing);
+        let mut scope = scope_arg(args.positional(0), args.named("exclude"))?;
+        // `schema := 's'` is `'s.*'`
+        if let Some(s) = args.named("schema").opt_str("schema")? {
+            if scope_given {
+                return Err(Error::Input(format!("give either a scope or schema := '{s}', not both (the scope '{s}.*' is the same)")));
             }
-        };
+            scope = ScopeSpec { selectors: vec![Selector::Schema { catalog: None, schema: s }], exclude: scope.exclude };
+        }
         let req = CreateRequest {
-            tables,
-            schema: args.named("schema").opt_str("schema")?,
+            scope,
             id: args.named("id").opt_str("id")?,
             description: args.named("description").opt_str("description")?,
             created_by: args.named("created_by").opt_str("created_by")?,

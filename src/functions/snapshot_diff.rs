@@ -1,12 +1,12 @@
-//! `snapshot_diff(from, to, table)`: row-level differences between two snapshots, or
-//! between a snapshot and the live table (`to` NULL or 'live').
+//! `snapshot_diff(from, to, table)`: row-level differences between two versions of a table;
+//! each side is a snapshot id or a point in time, `to` may be `'live'` or NULL (the live table).
 
 use std::sync::Arc;
 
 use crate::engine::travel::diff_sql;
 use crate::engine::Settings;
 use crate::error::Result;
-use crate::functions::common::{required_str, settings, with_ctx, QueryScan};
+use crate::functions::common::{required_str, settings, snapshot_arg, with_ctx, Accepts, QueryScan};
 use crate::host::session::Host;
 use crate::host::table_fn::{BindArgs, ParamType, Produce, Schema, TableFn};
 
@@ -20,15 +20,15 @@ impl TableFn for SnapshotDiff {
     type Bind = Bind;
 
     fn params() -> &'static [ParamType] {
-        &[ParamType::Varchar, ParamType::Varchar, ParamType::Varchar]
+        &[ParamType::Any, ParamType::Any, ParamType::Varchar]
     }
 
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
-        let from = required_str(args.positional(0), "from snapshot id")?;
-        let to = args.positional(1).opt_str("to snapshot id")?;
-        let table = required_str(args.positional(2), "table name")?;
+        let from = snapshot_arg(args.positional(0), "from", Accepts { all: false, live: true })?;
+        let to = snapshot_arg(args.positional(1), "to", Accepts { all: false, live: true })?;
+        let table = required_str(args.positional(2), "the table name")?;
         let settings: Settings = settings(args);
-        let sql = with_ctx(args.host, &settings, |ctx| diff_sql(ctx, &from, to.as_deref(), &table))?;
+        let sql = with_ctx(args.host, &settings, |ctx| diff_sql(ctx, &from, &to, &table))?;
         let described = args.host.reader()?.conn().describe(&sql)?;
         Ok((Bind { sql }, Schema::Logical(described)))
     }

@@ -1,11 +1,14 @@
-//! `snapshot_drop_table(table)`: ADR-004's safe drop — a `pre_drop` snapshot, then DROP TABLE.
+//! `snapshot_drop_table(scope)`: ADR-004's safe drop — a `pre_drop` snapshot, then DROP TABLE
+//! (`scope` a table), or DROP SCHEMA ... CASCADE (`scope` `'s.*'`).
 
 use std::sync::Arc;
 
 use crate::engine::drop::{drop_schema, drop_table};
+use crate::engine::scope::Selector;
+use crate::engine::sql::ident;
 use crate::engine::Settings;
 use crate::error::{Error, Result};
-use crate::functions::common::{settings, with_ctx};
+use crate::functions::common::{required_str, settings, with_ctx};
 use crate::host::session::Host;
 use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
 
@@ -13,8 +16,7 @@ pub struct SnapshotDropTable;
 
 pub struct Bind {
     settings: Settings,
-    table: Option<String>,
-    schema: Option<String>,
+    what: Selector,
 }
 
 impl TableFn for SnapshotDropTable {
@@ -24,25 +26,25 @@ impl TableFn for SnapshotDropTable {
         &[ParamType::Varchar]
     }
 
-    fn named() -> &'static [(&'static str, ParamType)] {
-        &[("schema", ParamType::Varchar)]
-    }
-
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
-        let table = args.positional(0).opt_str("table name")?;
-        let schema = args.named("schema").opt_str("schema")?;
-        if table.is_some() == schema.is_some() {
-            return Err(Error::Input("name either a table or schema := (pass NULL as the table to drop a schema)".into()));
+        let scope = required_str(args.positional(0), "the table (or 'schema.*')")?;
+        let what = Selector::parse(&scope)?;
+        if !matches!(what, Selector::Table(_) | Selector::Schema { .. }) {
+            return Err(Error::Input(format!(
+                "snapshot_drop_table takes one table or 'schema.*', got '{}'; drop several tables one call each",
+                crate::repo::layout::printable(&scope)
+            )));
         }
         let columns = Schema::Simple(vec![("backup_snapshot_id", ColType::Varchar), ("dropped_table", ColType::Varchar)]);
-        Ok((Bind { settings: settings(args), table, schema }, columns))
+        Ok((Bind { settings: settings(args), what }, columns))
     }
 
     fn produce(host: &Arc<Host>, bind: &Bind, _columns: &[usize]) -> Result<Produce> {
-        let d = with_ctx(host, &bind.settings, |ctx| match (&bind.table, &bind.schema) {
-            (Some(t), _) => drop_table(ctx, t),
-            (None, Some(s)) => drop_schema(ctx, s),
-            (None, None) => unreachable!("checked at bind"),
+        let d = with_ctx(host, &bind.settings, |ctx| match &bind.what {
+            Selector::Table(t) => drop_table(ctx, t),
+            Selector::Schema { catalog: Some(c), schema } => drop_schema(ctx, &format!("{}.{}", ident(c), ident(schema))),
+            Selector::Schema { catalog: None, schema } => drop_schema(ctx, &ident(schema)),
+            _ => unreachable!("checked at bind"),
         })?;
         Ok(Produce::Rows(vec![vec![Val::Str(d.backup_snapshot_id), Val::Str(d.table)]]))
     }

@@ -1,12 +1,14 @@
-//! `snapshot_mount(id, schema :=)` and `snapshot_unmount(schema)`: a whole snapshot as
-//! read-only views in a schema of the user's choice (default: the snapshot id).
+//! `snapshot_mount(snapshot, schema :=)` and `snapshot_unmount(schema)`: a whole snapshot (an
+//! id, or the newest taken at or before a point in time) as read-only views in a schema of
+//! the user's choice (default: the snapshot id).
 
 use std::sync::Arc;
 
 use crate::engine::travel::{mount, unmount};
 use crate::engine::Settings;
 use crate::error::Result;
-use crate::functions::common::{required_str, settings, with_ctx};
+use crate::engine::point::{self, SnapshotArg};
+use crate::functions::common::{required_str, settings, snapshot_arg, with_ctx, Accepts};
 use crate::host::session::Host;
 use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
 
@@ -14,15 +16,15 @@ pub struct SnapshotMount;
 
 pub struct MountBind {
     settings: Settings,
-    id: String,
-    schema: String,
+    snapshot: SnapshotArg,
+    schema: Option<String>,
 }
 
 impl TableFn for SnapshotMount {
     type Bind = MountBind;
 
     fn params() -> &'static [ParamType] {
-        &[ParamType::Varchar]
+        &[ParamType::Any]
     }
 
     fn named() -> &'static [(&'static str, ParamType)] {
@@ -30,16 +32,19 @@ impl TableFn for SnapshotMount {
     }
 
     fn bind(args: &BindArgs) -> Result<(MountBind, Schema)> {
-        let id = required_str(args.positional(0), "snapshot id")?;
-        crate::repo::layout::validate_id(&id)?;
-        let schema = args.named("schema").opt_str("schema")?.unwrap_or_else(|| id.clone());
+        let snapshot = snapshot_arg(args.positional(0), "the snapshot", Accepts::default())?;
+        let schema = args.named("schema").opt_str("schema")?;
         let columns = Schema::Simple(vec![("snapshot_id", ColType::Varchar), ("view_name", ColType::Varchar), ("source", ColType::Varchar)]);
-        Ok((MountBind { settings: settings(args), id, schema }, columns))
+        Ok((MountBind { settings: settings(args), snapshot, schema }, columns))
     }
 
     fn produce(host: &Arc<Host>, bind: &MountBind, _columns: &[usize]) -> Result<Produce> {
-        let views = with_ctx(host, &bind.settings, |ctx| mount(ctx, &bind.id, &bind.schema))?;
-        Ok(Produce::Rows(views.into_iter().map(|(v, s)| vec![Val::Str(bind.id.clone()), Val::Str(v), Val::Str(s)]).collect()))
+        let (id, views) = with_ctx(host, &bind.settings, |ctx| {
+            let id = point::snapshot(ctx, &bind.snapshot)?.snapshot_id.clone();
+            let views = mount(ctx, &id, bind.schema.as_deref().unwrap_or(&id))?;
+            Ok((id, views))
+        })?;
+        Ok(Produce::Rows(views.into_iter().map(|(v, s)| vec![Val::Str(id.clone()), Val::Str(v), Val::Str(s)]).collect()))
     }
 }
 

@@ -1,11 +1,13 @@
-//! `snapshot_restore(id, [table], target :=)`.
+//! `snapshot_restore(snapshot, scope, target :=, target_schema :=, target_catalog :=,
+//! backup_existing :=, exclude :=)`: `snapshot` is an id or a point in time, `scope` what to
+//! restore of it (`'*'`: everything it holds).
 
 use std::sync::Arc;
 
 use crate::engine::restore::{restore, RestoreRequest};
 use crate::engine::Settings;
 use crate::error::Result;
-use crate::functions::common::{required_str, restore_rows, restore_schema, settings, with_ctx};
+use crate::functions::common::{restore_rows, restore_schema, scope_arg, settings, snapshot_arg, with_ctx, Accepts};
 use crate::host::session::Host;
 use crate::host::table_fn::{BindArgs, ParamType, Produce, Schema, TableFn};
 
@@ -20,34 +22,30 @@ impl TableFn for SnapshotRestore {
     type Bind = Bind;
 
     fn params() -> &'static [ParamType] {
-        &[ParamType::Varchar, ParamType::Varchar]
+        &[ParamType::Any, ParamType::Any]
     }
 
     fn named() -> &'static [(&'static str, ParamType)] {
         &[
             ("target", ParamType::Varchar),
-            ("schema", ParamType::Varchar),
             ("target_schema", ParamType::Varchar),
             ("target_catalog", ParamType::Varchar),
             ("backup_existing", ParamType::Boolean),
+            ("exclude", ParamType::Any),
         ]
     }
 
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
-        let id = required_str(args.positional(0), "snapshot id")?;
-        crate::repo::layout::validate_id(&id)?;
-        let table = args.positional(1).opt_str("table name")?;
+        let snapshot = snapshot_arg(args.positional(0), "the snapshot", Accepts::default())?;
+        let scope = scope_arg(args.positional(1), args.named("exclude"))?;
         let req = RestoreRequest {
-            id,
-            table,
             target: args.named("target").opt_str("target")?,
-            schema: args.named("schema").opt_str("schema")?,
             target_schema: args.named("target_schema").opt_str("target_schema")?,
             target_catalog: args.named("target_catalog").opt_str("target_catalog")?,
             backup_existing: args.named("backup_existing").opt_bool("backup_existing")?.unwrap_or(true),
+            ..RestoreRequest::new(snapshot, scope)
         };
-        let schema = restore_schema();
-        Ok((Bind { settings: settings(args), req }, schema))
+        Ok((Bind { settings: settings(args), req }, restore_schema()))
     }
 
     fn produce(host: &Arc<Host>, bind: &Bind, _columns: &[usize]) -> Result<Produce> {

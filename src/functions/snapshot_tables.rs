@@ -1,41 +1,42 @@
-//! `snapshot_tables([id])`: one row per table per snapshot, with columns and primary key.
+//! `snapshot_tables(snapshot)`: one row per table per snapshot (an id, a point in time, or
+//! `'*'` for every snapshot), with columns and primary key.
 
 use std::sync::Arc;
 
+use crate::engine::point::{self, SnapshotArg};
 use crate::engine::Settings;
 use crate::error::Result;
-use crate::functions::common::{settings, table_row, with_ctx, TABLE_COLUMNS};
+use crate::functions::common::{settings, snapshot_arg, table_row, with_ctx, Accepts, TABLE_COLUMNS};
 use crate::engine::list::manifests as list_manifests;
 use crate::host::session::Host;
 use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
-use crate::repo::manifest;
 
 pub struct SnapshotTables;
 
 pub struct Bind {
     settings: Settings,
-    id: Option<String>,
+    snapshot: SnapshotArg,
 }
 
 impl TableFn for SnapshotTables {
     type Bind = Bind;
 
     fn params() -> &'static [ParamType] {
-        &[ParamType::Varchar]
+        &[ParamType::Any]
     }
 
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
-        let id = args.positional(0).opt_str("snapshot id")?;
+        let snapshot = snapshot_arg(args.positional(0), "the snapshot", Accepts { all: true, live: false })?;
         let mut columns = TABLE_COLUMNS.to_vec();
         columns.extend([("columns", ColType::NameTypeList), ("primary_key", ColType::VarcharList)]);
         let schema = Schema::Simple(columns);
-        Ok((Bind { settings: settings(args), id }, schema))
+        Ok((Bind { settings: settings(args), snapshot }, schema))
     }
 
     fn produce(host: &Arc<Host>, bind: &Bind, _columns: &[usize]) -> Result<Produce> {
-        let manifests = with_ctx(host, &bind.settings, |ctx| match &bind.id {
-            Some(id) => Ok(vec![std::sync::Arc::new(manifest::load(&ctx.repo, id)?)]),
-            None => list_manifests(&ctx.repo),
+        let manifests = with_ctx(host, &bind.settings, |ctx| match &bind.snapshot {
+            SnapshotArg::All => list_manifests(&ctx.repo),
+            one => Ok(vec![point::snapshot(ctx, one)?]),
         })?;
         let mut rows = Vec::new();
         for m in manifests {

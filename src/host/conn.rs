@@ -107,6 +107,17 @@ impl Sql for Conn {
     fn query(&self, sql: &str) -> Result<Rows> {
         Conn::query(self, sql)
     }
+
+    fn query_i64s(&self, sql: &str, columns: usize) -> Result<Vec<Vec<i64>>> {
+        let mut out = vec![Vec::new(); columns];
+        let mut stream = self.stream(sql)?;
+        while let Some(chunk) = stream.next_chunk()? {
+            for (c, col) in out.iter_mut().enumerate() {
+                chunk.append_i64s(c, col);
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl Drop for Conn {
@@ -221,6 +232,37 @@ impl Chunk {
     pub fn vector(&self, i: usize) -> ffi::duckdb_vector {
         unsafe { ffi::duckdb_data_chunk_get_vector(self.0, i as u64) }
     }
+    /// Appends column `col` (BIGINT) to `out`, whatever shape DuckDB gave the vector
+    /// (copied through a flat vector); NULL reads as -1.
+    pub fn append_i64s(&self, col: usize, out: &mut Vec<i64>) {
+        let n = self.len();
+        if n == 0 {
+            return;
+        }
+        unsafe {
+            let sel = ffi::duckdb_create_selection_vector(n as u64);
+            let idx = ffi::duckdb_selection_vector_get_data_ptr(sel);
+            for i in 0..n {
+                *idx.add(i) = i as u32;
+            }
+            let mut lt = ffi::duckdb_create_logical_type(ffi::DUCKDB_TYPE_DUCKDB_TYPE_BIGINT);
+            let mut flat = ffi::duckdb_create_vector(lt, n as u64);
+            ffi::duckdb_destroy_logical_type(&mut lt);
+            ffi::duckdb_vector_copy_sel(self.vector(col), flat, sel, n as u64, 0, 0);
+            let data = std::slice::from_raw_parts(ffi::duckdb_vector_get_data(flat) as *const i64, n);
+            let validity = ffi::duckdb_vector_get_validity(flat);
+            out.extend(data.iter().enumerate().map(|(i, &x)| {
+                if validity.is_null() || ffi::duckdb_validity_row_is_valid(validity, i as u64) {
+                    x
+                } else {
+                    -1
+                }
+            }));
+            ffi::duckdb_destroy_vector(&mut flat);
+            ffi::duckdb_destroy_selection_vector(sel);
+        }
+    }
+
     /// Keeps only the first `n` rows. Each vector is sliced first: DuckDB 2.0 refuses (and
     /// its C API silently ignores) shrinking a chunk whose vectors are not flat.
     pub fn truncate(&self, n: usize) {

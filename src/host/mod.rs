@@ -4,8 +4,11 @@
 
 pub mod aggregate;
 pub mod conn;
+pub mod context;
 pub mod handover;
 pub mod merge;
+pub mod replacement;
+pub mod scalar;
 pub mod session;
 pub mod settings;
 pub mod split;

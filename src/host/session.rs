@@ -157,6 +157,10 @@ impl Sql for AdminGuard<'_> {
     fn query(&self, sql: &str) -> Result<Rows> {
         self.conn().query(sql)
     }
+
+    fn query_i64s(&self, sql: &str, columns: usize) -> Result<Vec<Vec<i64>>> {
+        self.conn().query_i64s(sql, columns)
+    }
 }
 
 pub struct ReaderLease {

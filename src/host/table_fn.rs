@@ -1,5 +1,5 @@
-//! A small, panic-safe framework for table functions over the raw C API v1: overloads by
-//! arity, named parameters, projection pushdown, typed rows for small results and
+//! A small, panic-safe framework for table functions over the raw C API v1: one signature
+//! per function (positional parameters, named ones), projection pushdown, typed rows for small results and
 //! zero-copy pass-through of DuckDB chunks for large ones. Every callback runs inside
 //! `catch_unwind`, so a Rust panic becomes a SQL error and never unwinds into DuckDB.
 
@@ -11,6 +11,7 @@ use duckdb::ffi;
 
 use crate::error::{Error, Result};
 use crate::host::conn::{Chunk, LogicalType};
+use crate::host::context::{ClientContext, SettingSource};
 use crate::host::session::Host;
 
 /// Output column types the small-result functions use.
@@ -70,22 +71,16 @@ impl BindArgs<'_> {
 
     /// A setting as seen by the calling connection (SET / SET GLOBAL / default).
     pub fn setting(&self, name: &str) -> Option<String> {
-        let c = CString::new(name).ok()?;
+        SettingSource::setting(self, name)
+    }
+}
+
+impl SettingSource for BindArgs<'_> {
+    fn setting(&self, name: &str) -> Option<String> {
         unsafe {
             let mut ctx: ffi::duckdb_client_context = std::ptr::null_mut();
             ffi::duckdb_table_function_get_client_context(self.info, &mut ctx);
-            if ctx.is_null() {
-                return None;
-            }
-            let mut scope: ffi::duckdb_config_option_scope = 0;
-            let v = ffi::duckdb_client_context_get_config_option(ctx, c.as_ptr(), &mut scope);
-            ffi::duckdb_destroy_client_context(&mut ctx);
-            match Arg::from_value(v) {
-                Arg::Str(s) => Some(s),
-                Arg::Int(n) => Some(n.to_string()),
-                Arg::Bool(b) => Some(b.to_string()),
-                _ => None,
-            }
+            ClientContext::from_raw(ctx)?.setting(name)
         }
     }
 }
@@ -100,14 +95,21 @@ pub enum Arg {
     Bool(bool),
     Int(i64),
     Interval { months: i32, days: i32, micros: i64 },
-    /// A TIMESTAMP or TIMESTAMPTZ, microseconds since the epoch (UTC).
+    /// A TIMESTAMPTZ, microseconds since the epoch.
     Timestamp(i64),
+    /// A TIMESTAMP (wall-clock microseconds, no time zone).
+    LocalTimestamp(i64),
+    /// A DATE, days since the epoch.
+    Date(i32),
     Other(String),
 }
 
 impl Arg {
     /// Takes ownership of `v` and destroys it.
-    unsafe fn from_value(mut v: ffi::duckdb_value) -> Arg {
+    ///
+    /// # Safety
+    /// `v` must be a value handle from the C API (or null).
+    pub unsafe fn from_value(mut v: ffi::duckdb_value) -> Arg {
         if v.is_null() {
             return Arg::Missing;
         }
@@ -130,7 +132,8 @@ impl Arg {
                     let i = ffi::duckdb_get_interval(v);
                     Arg::Interval { months: i.months, days: i.days, micros: i.micros }
                 }
-                ffi::DUCKDB_TYPE_DUCKDB_TYPE_TIMESTAMP => Arg::Timestamp(ffi::duckdb_get_timestamp(v).micros),
+                ffi::DUCKDB_TYPE_DUCKDB_TYPE_TIMESTAMP => Arg::LocalTimestamp(ffi::duckdb_get_timestamp(v).micros),
+                ffi::DUCKDB_TYPE_DUCKDB_TYPE_DATE => Arg::Date(ffi::duckdb_get_date(v).days),
                 ffi::DUCKDB_TYPE_DUCKDB_TYPE_TIMESTAMP_TZ => Arg::Timestamp(ffi::duckdb_get_timestamp_tz(v).micros),
                 ffi::DUCKDB_TYPE_DUCKDB_TYPE_LIST | ffi::DUCKDB_TYPE_DUCKDB_TYPE_ARRAY => {
                     let n = ffi::duckdb_get_list_size(v);
@@ -187,7 +190,9 @@ impl Arg {
             Arg::Bool(b) => b.to_string(),
             Arg::Int(n) => n.to_string(),
             Arg::Interval { .. } => "an INTERVAL".into(),
-            Arg::Timestamp(_) => "a TIMESTAMP".into(),
+            Arg::Timestamp(_) => "a TIMESTAMPTZ".into(),
+            Arg::LocalTimestamp(_) => "a TIMESTAMP".into(),
+            Arg::Date(_) => "a DATE".into(),
             Arg::Other(s) => s.clone(),
         }
     }

@@ -108,11 +108,27 @@ pub struct DbObject {
     pub comment: Option<String>,
 }
 
+/// What a snapshot was asked to cover. Two snapshots of the same scope form a chain
+/// (`parent_id`); a table of the parent's scope missing later is `deleted_in_source`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Scope {
+    /// `database`, `schema` (with `schema`), `tables` (named tables) or `pattern` (globs).
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<String>,
+    /// `pattern`: the scope as given (`['main.fact_*', 'dim_?']`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub patterns: Vec<String>,
+    /// Names and patterns left out (`exclude :=`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+}
+
+impl Scope {
+    /// A scope of explicitly named tables (backups before a restore or drop).
+    pub fn tables() -> Scope {
+        Scope { kind: "tables".into(), schema: None, patterns: Vec::new(), exclude: Vec::new() }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -398,7 +414,7 @@ mod tests {
             extension_version: "0".into(),
             duckdb_version: "v".into(),
             database: "memory".into(),
-            scope: Scope { kind: "tables".into(), schema: None },
+            scope: Scope::tables(),
             tables: vec![],
             objects: vec![],
             parent_id: None,
