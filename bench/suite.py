@@ -128,6 +128,7 @@ def size_suite(work, rows):
     for name, q in queries.items():
         read[name] = measure({
             "read_snapshot": lambda r, q=q: spec(sql=[q.format(src="read_snapshot('c0', 'bench')")]),
+            "FROM 't@id'": lambda r, q=q: spec(sql=[q.format(src="'bench@c0'")]),
             "read_parquet": lambda r, q=q: spec(sql=[q.format(src=f"read_parquet('{pq}')")]),
         }, reps)
     for d in os.listdir(work):

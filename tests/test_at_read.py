@@ -181,3 +181,91 @@ def test_at_read_in_the_shell(tmp_path):
     assert out[-3:] == [[{"n": 1000, "s": 999000}], [{"n": 100}], [{"l": [0, 2, 4, 6, 8]}]]
     rc, out, err = run_shell(f"SET snapshot_directory = '{tmp_path}/snaps';\nSELECT count(*) AS n FROM old_orders;", db=db)
     assert rc == 0 and out == [[{"n": 5}]], err
+
+
+def test_a_reused_snapshot_id_is_never_read_from_a_stale_cache(tmp_path):
+    """Survivors of an incremental version are cached per process by its files: a snapshot
+    dropped and created again under the same id (same paths) must not reuse them."""
+    con = connect(snapdir=str(tmp_path / "snaps"))
+    con.execute("CREATE TABLE t AS SELECT i, 0 AS v FROM range(10000) r(i)")
+    con.execute("CALL snapshot_create('t', id := 'base')")
+    con.execute("UPDATE t SET v = 1 WHERE i < 10")
+    con.execute("CALL snapshot_create('t', id := 'x')")
+    assert rows(con, "SELECT count(*), sum(v) FROM 't@x'") == [(10000, 10)]
+    con.execute("CALL snapshot_drop('x')")
+    con.execute("UPDATE t SET v = 2 WHERE i < 20")
+    con.execute("DELETE FROM t WHERE i BETWEEN 5000 AND 5010")
+    con.execute("CALL snapshot_create('t', id := 'x')")
+    live = rows(con, "SELECT count(*), sum(v) FROM t")
+    assert live == [(9989, 40)]
+    assert rows(con, "SELECT count(*), sum(v) FROM 't@x'") == live
+    assert rows(con, "SELECT count(*) FROM snapshot_diff('x', 'live', 't')") == [(0,)]
+    con.execute("CALL snapshot_restore('x', 't', target := 'r')")
+    assert rows(con, "SELECT count(*), sum(v) FROM r") == live
+    con.execute(f"CALL snapshot_export('x', '{tmp_path}/exp')")
+    assert rows(con, f"SELECT count(*) FROM read_parquet('{tmp_path}/exp/main.t.parquet')") == [(9989,)]
+    con.close()
+
+
+@pytest.mark.parametrize("column", ["rowid", "file_row_number", "ROWID"])
+def test_a_column_named_like_a_row_number_keeps_every_version_exact(tmp_path, column):
+    """A user column named rowid hides DuckDB's row ids, one named file_row_number clashes with
+    read_parquet's: such tables are stored whole every time, and read back exactly."""
+    con = connect(snapdir=str(tmp_path / "snaps"))
+    con.execute(f'CREATE TABLE t("{column}" BIGINT, i INTEGER, f VARCHAR)')
+    con.execute("INSERT INTO t SELECT i, i, 'f' FROM range(5000) r(i)")
+    con.execute("CALL snapshot_create('t', id := 'A')")
+    con.execute("UPDATE t SET f = 'upd' WHERE i % 500 = 0")
+    con.execute("DELETE FROM t WHERE i BETWEEN 10 AND 20")
+    con.execute(f'INSERT INTO t VALUES (NULL, 9999, \'new\')')
+    out = rows(con, "SELECT row_count, rows_added, rows_removed, bytes_reused FROM snapshot_create('t', id := 'B')")
+    assert out == [(4990, 4990, 5000, 0)]  # a full copy
+    live = rows(con, "FROM t")
+    assert rows(con, "FROM read_snapshot('B', 't')") == live
+    assert sorted(rows(con, "FROM 't@B'"), key=str) == sorted(live, key=str)
+    assert rows(con, "SELECT count(*) FROM snapshot_diff('A', 'B', 't')") == [(11 + 10 + 1 + 10,)]
+    con.execute("CALL snapshot_restore('B', 't', target := 'r')")
+    assert rows(con, "FROM r") == live
+    con.execute(f'UPDATE t SET "{column}" = NULL')
+    con.execute("CALL snapshot_create('t', id := 'C')")
+    assert rows(con, f'SELECT count(*) FROM \'t@C\' WHERE "{column}" IS NULL') == [(4990,)]
+    con.close()
+
+
+def test_a_table_gone_at_the_time_is_named_not_resurrected(tmp_path):
+    con = connect(snapdir=str(tmp_path / "snaps"))
+    repo = tmp_path / "snaps" / "memory"
+    con.execute("CREATE TABLE keep(i INTEGER); CREATE TABLE gone(i INTEGER); INSERT INTO gone VALUES (1), (2)")
+    con.execute("CALL snapshot_create('*', id := 'D1')")
+    con.execute("DROP TABLE gone")
+    con.execute("CALL snapshot_create('*', id := 'D2')")
+    for sid, stamp in [("D1", "2024-12-11T10:00:00.000000Z"), ("D2", "2024-12-11T12:00:00.000000Z")]:
+        meta = json.loads((repo / sid / "metadata.json").read_text())
+        meta["created_at"] = stamp
+        (repo / sid / "metadata.json").write_text(json.dumps(meta))
+    assert rows(con, "SELECT count(*) FROM 'gone@2024-12-11 11:00:00+00'") == [(2,)]
+    for sql in ["FROM 'gone@2024-12-11 12:30:00+00'", "FROM read_snapshot(TIMESTAMPTZ '2024-12-11 12:30:00+00', 'gone')",
+                "CALL snapshot_restore(TIMESTAMPTZ '2024-12-11 12:30:00+00', 'gone')"]:
+        with pytest.raises(duckdb.Error) as err:
+            con.execute(sql).fetchall()
+        msg = str(err.value).split("\n")[0]
+        assert "main.gone was gone when snapshot 'D2' was taken" in msg and "last version is in snapshot 'D1'" in msg, msg
+    # a diff across the drop shows every row deleted
+    diff = rows(con, "SELECT change, i FROM snapshot_diff(TIMESTAMPTZ '2024-12-11 10:30:00+00', TIMESTAMPTZ '2024-12-11 12:30:00+00', 'gone') ORDER BY i")
+    assert diff == [("delete", 1), ("delete", 2)]
+    # by id, the last version is there
+    assert rows(con, "SELECT source, snapshot_id FROM snapshot_restore('D2', 'gone')") == [("main.gone", "D1")]
+    con.close()
+
+
+def test_malformed_and_special_references(orders):
+    con, _ = orders
+    for ref in ["in_c_customers.customers@", "@before_refactor"]:
+        with pytest.raises(duckdb.Error) as err:
+            con.execute(f"FROM '{ref}'").fetchall()
+        msg = str(err.value)
+        assert "is not '<table>@<snapshot id or time>'" in msg and "\n" not in msg.strip(), msg
+    # DuckDB's own time words after the @
+    assert rows(con, "SELECT count(*) FROM 'in_c_customers.customers@infinity'") == [(50000,)]
+    with pytest.raises(duckdb.Error, match="at or before -infinity; the oldest is 'before_refactor'"):
+        con.execute("FROM 'in_c_customers.customers@-infinity'").fetchall()

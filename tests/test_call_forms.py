@@ -275,3 +275,20 @@ def test_every_form_in_the_shell(tmp_path):
         [{"n": 3}], [{"n": 1}], [{"n": 0}],
         [{"view_name": "past.customers"}], [{"dropped_table": "main.fact_a"}], [{"n": 1}],
     ]
+
+
+def test_name_conflicts_say_what_to_do(tmp_path):
+    con = connect(snapdir=str(tmp_path / "snaps"))
+    con.execute("CREATE TABLE a AS SELECT 1 AS i; CREATE TABLE b AS SELECT 2 AS j")
+    con.execute("CALL snapshot_create('*', id := 'x')")
+    con.execute("CALL snapshot_mount('x', schema := 'm')")
+    before = tree(tmp_path / "snaps")
+    with pytest.raises(duckdb.Error, match="schema m already has a table or view named a; mount into another schema"):
+        con.execute("CALL snapshot_mount('x', schema := 'm')")
+    con.execute("DROP TABLE b; CREATE VIEW b AS SELECT 3 AS j")
+    with pytest.raises(duckdb.Error, match="cannot restore table main.b: a view of that name exists; drop the view, or restore beside it"):
+        con.execute("CALL snapshot_restore('x', '*')")
+    assert tree(tmp_path / "snaps") == before
+    assert rows(con, "SELECT j FROM b") == [(3,)]
+    assert rows(con, "SELECT source FROM snapshot_restore('x', 'b', target := 'b_restored')") == [("main.b",)]
+    con.close()

@@ -109,7 +109,9 @@ fn parent_pairs_sql(job: &Job, prior: &Prior, filter: Option<&str>) -> String {
 pub fn write_table(job: &Job, prior: Option<Prior>) -> Result<Written> {
     let t = job.table;
     let started = std::time::Instant::now();
-    let stats = job.db.query(&format!("SELECT count(*), max(rowid) FROM {}", t.sql()))?;
+    // a user column named rowid hides DuckDB's: such tables are stored whole, by position
+    let max_rowid_sql = if layers::always_whole(&job.def.columns) { "NULL" } else { "max(rowid)" };
+    let stats = job.db.query(&format!("SELECT count(*), {max_rowid_sql} FROM {}", t.sql()))?;
     let row = stats.rows.first().cloned().unwrap_or_default();
     let count: u64 = row.first().cloned().flatten().and_then(|v| v.parse().ok()).unwrap_or(0);
     let max_rowid: Option<u64> = row.get(1).cloned().flatten().and_then(|v| v.parse().ok());
@@ -118,7 +120,7 @@ pub fn write_table(job: &Job, prior: Option<Prior>) -> Result<Written> {
     let usable = prior.as_ref().filter(|p| {
         job.incremental
             && same_columns(p.entry, job.def)
-            && !layers::uses_reserved_names(&job.def.columns)
+            && !layers::always_whole(&job.def.columns)
             && p.entry.effective_layers(&p.manifest.snapshot_id).len() <= MAX_CHAIN
     });
     let Some(prior) = usable else {
@@ -260,7 +262,7 @@ fn full_copy(job: &Job, dense: bool, fp: Option<&Scanned>, parent_id: Option<Str
     let t = job.table;
     let path = path_str(&job.dir.join(job.file))?;
     // row ids are positions unless the table has gaps (deleted rows not yet compacted)
-    let rowid_col = if dense || layers::uses_reserved_names(&job.def.columns) { String::new() } else { format!(", rowid AS {ROWID}") };
+    let rowid_col = if dense || layers::always_whole(&job.def.columns) { String::new() } else { format!(", rowid AS {ROWID}") };
     let rows = job.db.query(&format!(
         "COPY (SELECT {}{rowid_col} FROM {}) TO {} (FORMAT PARQUET, COMPRESSION ZSTD)",
         types::write_list(&job.def.columns),

@@ -19,14 +19,19 @@ use crate::repo::manifest::{Column, Layer, BLOCK_BITS};
 /// The scalar function that filters a layer's rows down to the surviving ones.
 pub const KEEP: &str = "__snapshot_keep";
 
-/// Reserved column names inside layer files; tables with a column of this prefix are always
-/// stored whole.
+/// Reserved column names inside layer files.
 pub const RESERVED_PREFIX: &str = "__snap_";
 pub const ROWID: &str = "__snap_rowid";
 pub const DELETED: &str = "__snap_deleted";
 
-pub fn uses_reserved_names(columns: &[Column]) -> bool {
-    columns.iter().any(|c| c.name.to_ascii_lowercase().starts_with(RESERVED_PREFIX))
+/// Whether a table's versions are always stored whole: a column named like the layer files'
+/// own (`__snap_*`), like DuckDB's `rowid` (which then hides the row ids incremental
+/// snapshots key on) or like read_parquet's `file_row_number` (which numbers a base's rows).
+pub fn always_whole(columns: &[Column]) -> bool {
+    columns.iter().any(|c| {
+        let name = c.name.to_ascii_lowercase();
+        name.starts_with(RESERVED_PREFIX) || name == "rowid" || name == "file_row_number"
+    })
 }
 
 pub fn layer_path(repo: &Repo, l: &Layer) -> String {
@@ -37,6 +42,10 @@ pub fn layer_path(repo: &Repo, l: &Layer) -> String {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Source {
     pub path: String,
+    /// The file's recorded checksum: a file written again under the same name (a snapshot id
+    /// reused after a drop) is another layer.
+    #[serde(default)]
+    pub checksum: String,
     /// base: `column` when row ids are stored in `__snap_rowid`, else positions.
     #[serde(default)]
     pub rowids: Option<String>,
@@ -56,7 +65,7 @@ impl Version {
         Version {
             sources: layers
                 .iter()
-                .map(|l| Source { path: layer_path(repo, l), rowids: l.rowids.clone(), cleared: l.cleared.clone() })
+                .map(|l| Source { path: layer_path(repo, l), checksum: l.checksum.clone(), rowids: l.rowids.clone(), cleared: l.cleared.clone() })
                 .collect(),
             columns: columns.to_vec(),
         }
@@ -236,9 +245,9 @@ mod tests {
     use super::*;
 
     fn version(cleared: Vec<[u64; 2]>, deltas: usize) -> Version {
-        let mut sources = vec![Source { path: "/r/t.parquet".into(), rowids: None, cleared: vec![] }];
+        let mut sources = vec![Source { path: "/r/t.parquet".into(), checksum: "sha256:0".into(), rowids: None, cleared: vec![] }];
         for k in 0..deltas {
-            sources.push(Source { path: format!("/r/d{k}.parquet"), rowids: None, cleared: cleared.clone() });
+            sources.push(Source { path: format!("/r/d{k}.parquet"), checksum: format!("sha256:{k}"), rowids: None, cleared: cleared.clone() });
         }
         let cols = vec![Column { name: "a".into(), ty: "INTEGER".into(), stored_as: None, generated: false, comment: None }];
         Version { sources, columns: cols }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::engine::restore::find_entry;
+use crate::engine::restore::{find_deleted, find_entry};
 use crate::engine::scope::{Selector, ScopeSpec, Shape};
 use crate::engine::sql::literal;
 use crate::engine::{list, Ctx};
@@ -61,17 +61,21 @@ pub fn micros(ctx: &Ctx, arg: &SnapshotArg) -> Result<Option<i64>> {
     }
 }
 
-/// A time written as text (`2024-12-11`, `2024-12-11 14:00`, `2024-12-11 14:00:00+01`),
-/// read as DuckDB casts text to TIMESTAMPTZ in the caller's time zone; None if it is not one.
+/// A time written as text (`2024-12-11`, `2024-12-11 14:00`, `2024-12-11 14:00:00+01`,
+/// `infinity`), read as DuckDB casts text to TIMESTAMPTZ in the caller's time zone; None if
+/// it is not one.
 pub fn parse_time(ctx: &Ctx, text: &str) -> Result<Option<i64>> {
-    if !text.trim_start().starts_with(|c: char| c.is_ascii_digit()) {
-        return Ok(None);
-    }
     let db = ctx.db;
     let tz = zone(ctx);
     let before = db.query("SELECT current_setting('TimeZone')").ok().and_then(|r| r.scalar().map(str::to_string));
     let set = db.exec(&format!("SET TimeZone = {}", literal(&tz))).is_ok();
-    let value = db.query(&format!("SELECT epoch_us(TRY_CAST({} AS TIMESTAMPTZ))", literal(text.trim())));
+    let value = db.query(&format!(
+        "SELECT CASE WHEN x IS NULL THEN NULL WHEN NOT isinf(x) THEN epoch_us(x) WHEN x > TIMESTAMPTZ 'epoch' THEN {} ELSE {} END \
+         FROM (SELECT TRY_CAST({} AS TIMESTAMPTZ) AS x)",
+        i64::MAX,
+        -i64::MAX,
+        literal(text.trim())
+    ));
     if set {
         let _ = match before {
             Some(b) => db.exec(&format!("SET TimeZone = {}", literal(&b))),
@@ -83,6 +87,13 @@ pub fn parse_time(ctx: &Ctx, text: &str) -> Result<Option<i64>> {
 
 /// Times in messages as DuckDB shows a TIMESTAMPTZ in UTC: `2024-12-11 14:30:22+00`.
 pub fn display_time(micros: i64) -> String {
+    // DuckDB's infinite timestamps are the extremes of the range
+    if micros >= i64::MAX - 1 {
+        return "infinity".into();
+    }
+    if micros <= -(i64::MAX - 1) {
+        return "-infinity".into();
+    }
     let (y, mo, d, h, mi, s) = manifest::civil(micros.div_euclid(1_000_000));
     format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}+00")
 }
@@ -122,19 +133,55 @@ pub fn snapshot(ctx: &Ctx, arg: &SnapshotArg) -> Result<Arc<Manifest>> {
 /// The snapshot and entry of `table` an argument names: by id, or the newest snapshot taken
 /// at or before a time that holds the table.
 pub fn table_version(ctx: &Ctx, arg: &SnapshotArg, table: &str) -> Result<(Arc<Manifest>, TableEntry)> {
+    match table_at(ctx, arg, table)? {
+        Found::Version(m, e) => Ok((m, e)),
+        Found::Gone { recorded_in, bucket, table, last, at } => Err(Error::Input(format!(
+            "table {}.{} was gone when snapshot '{}' was taken ({}), the newest at or before {}; its last version is in snapshot '{}': name that id to read or restore it",
+            printable(&bucket),
+            printable(&table),
+            recorded_in.snapshot_id,
+            created(&recorded_in),
+            display_time(at),
+            last
+        ))),
+    }
+}
+
+/// What a snapshot argument finds of a table.
+pub enum Found {
+    Version(Arc<Manifest>, TableEntry),
+    /// At the time asked for, the newest snapshot of the table's scope records it as deleted
+    /// in the source (its last version is in snapshot `last`).
+    Gone { recorded_in: Arc<Manifest>, bucket: String, table: String, last: String, at: i64 },
+}
+
+/// `table_version`, telling a table that was gone at the time apart from an error.
+pub fn table_at(ctx: &Ctx, arg: &SnapshotArg, table: &str) -> Result<Found> {
     if let SnapshotArg::Id(id) = arg {
         let m = manifest::load(&ctx.repo, id)?;
         let e = find_entry(&m, table)?.clone();
-        return Ok((Arc::new(m), e));
+        return Ok(Found::Version(Arc::new(m), e));
     }
     let at = micros(ctx, arg)?.ok_or_else(|| Error::Input("name one snapshot (an id or a point in time), not '*'".into()))?;
-    let with_table: Vec<(Arc<Manifest>, TableEntry)> = list::manifests(&ctx.repo)?
-        .into_iter()
-        .filter_map(|m| find_entry(&m, table).ok().cloned().map(|e| (m, e)))
-        .collect();
-    if let Some(found) = with_table.iter().find(|(m, _)| m.created_at_micros() <= at) {
-        return Ok(found.clone());
+    let all = list::manifests(&ctx.repo)?;
+    // newest first: the first snapshot at or before `at` that holds the table, unless one
+    // taken before it (still at or before `at`) records the table as gone
+    for m in all.iter().filter(|m| m.created_at_micros() <= at) {
+        if let Ok(e) = find_entry(m, table) {
+            return Ok(Found::Version(m.clone(), e.clone()));
+        }
+        if let Some(d) = find_deleted(m, table) {
+            return Ok(Found::Gone {
+                recorded_in: m.clone(),
+                bucket: d.bucket.clone(),
+                table: d.table.clone(),
+                last: d.last_snapshot_id.clone(),
+                at,
+            });
+        }
     }
+    let with_table: Vec<(Arc<Manifest>, TableEntry)> =
+        all.into_iter().filter_map(|m| find_entry(&m, table).ok().cloned().map(|e| (m, e))).collect();
     Err(none_before(
         &format!("of table {}", printable(table)),
         at,
@@ -229,5 +276,7 @@ mod tests {
     fn times_display_like_duckdb() {
         assert_eq!(display_time(0), "1970-01-01 00:00:00+00");
         assert_eq!(display_time(1_733_927_422_123_456), "2024-12-11 14:30:22+00");
+        assert_eq!(display_time(i64::MAX), "infinity");
+        assert_eq!(display_time(-i64::MAX), "-infinity");
     }
 }

@@ -75,7 +75,13 @@ fn pick_in(ctx: &Ctx, m: &Arc<Manifest>, scope: &ScopeSpec) -> Result<Picked> {
     for sel in &scope.selectors {
         match sel {
             Selector::Database | Selector::Schema { .. } => {
-                for e in m.tables.iter().filter(|e| sel.covers(&m.database, &ctx.schema, &e.catalog, &e.bucket, &e.table)) {
+                // everything the snapshot holds (or all of a schema), whichever database it came from
+                let held = |e: &TableEntry| match sel {
+                    Selector::Schema { catalog: None, schema } => schema.to_lowercase() == e.bucket.to_lowercase(),
+                    Selector::Schema { .. } => sel.covers(&m.database, &ctx.schema, &e.catalog, &e.bucket, &e.table),
+                    _ => true,
+                };
+                for e in m.tables.iter().filter(|e| held(e)) {
                     push(&mut tables, m, e);
                 }
                 for o in m.objects.iter().filter(|o| sel.covers_objects_of(&o.schema) && !scope.excludes_objects_of(&o.schema)) {
@@ -296,6 +302,18 @@ pub fn restore(ctx: &Ctx, req: &RestoreRequest) -> Result<RestoreOutcome> {
         let exists = objects::exists(ctx.db, &o.kind, &cat, &schema, &name)?;
         let source_catalog = if o.catalog == m.database { ctx.database.clone() } else { o.catalog.clone() };
         object_targets.push(ObjectTarget { object: o, catalog: cat, schema, exists, source_catalog });
+    }
+    // a table cannot be restored where a view of its name stays
+    for t in targets.iter().filter(|t| !existing.contains(t)) {
+        let dropped_first = object_targets
+            .iter()
+            .any(|o| o.exists && o.object.kind == objects::VIEW && o.schema == t.schema && o.object.name.eq_ignore_ascii_case(&t.table));
+        if !dropped_first && objects::exists(ctx.db, objects::VIEW, &t.catalog, &t.schema, &t.table)? {
+            return Err(Error::Input(format!(
+                "cannot restore table {}: a view of that name exists; drop the view, or restore beside it with target := or target_schema :=",
+                t.display()
+            )));
+        }
     }
     let replaced_objects: Vec<DbObject> = backup_objects(ctx, &object_targets)?;
     let backup = if req.backup_existing && (!existing.is_empty() || !replaced_objects.is_empty()) {

@@ -233,50 +233,16 @@ impl ScopeSpec {
     }
 }
 
-/// Splits a dotted name into parts, keeping which unquoted parts are globs. None when the
+/// Splits a dotted name into parts; unquoted parts with `*` or `?` are globs. None when the
 /// text is not a well-formed name of 1-3 parts.
 pub fn split_pattern(name: &str) -> Option<Vec<Part>> {
-    let mut parts = Vec::new();
-    let mut chars = name.trim().chars().peekable();
-    loop {
-        let mut part = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            loop {
-                match chars.next() {
-                    Some('"') if chars.peek() == Some(&'"') => {
-                        chars.next();
-                        part.push('"');
-                    }
-                    Some('"') => break,
-                    Some(c) => part.push(c),
-                    None => return None,
-                }
-            }
-            if part.is_empty() {
-                return None;
-            }
-            parts.push(Part::Literal(part));
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c == '.' || c == '"' {
-                    break;
-                }
-                part.push(c);
-                chars.next();
-            }
-            if part.is_empty() || part.trim() != part {
-                return None;
-            }
-            parts.push(if part.contains(['*', '?']) { Part::Glob(part) } else { Part::Literal(part) });
-        }
-        match chars.next() {
-            None => break,
-            Some('.') => continue,
-            Some(_) => return None,
-        }
-    }
-    (1..=3).contains(&parts.len()).then_some(parts)
+    let parts = crate::engine::sql::split_name(name)?;
+    Some(
+        parts
+            .into_iter()
+            .map(|(p, quoted)| if !quoted && p.contains(['*', '?']) { Part::Glob(p) } else { Part::Literal(p) })
+            .collect(),
+    )
 }
 
 /// `*` matches any run of characters, `?` one character; everything else itself.

@@ -46,11 +46,17 @@ pub fn literal(value: &str) -> String {
 /// Splits a possibly quoted, dot-separated SQL name (`a."b.c"`) into its parts.
 /// Returns None when the text is not a well-formed qualified name.
 pub fn split_qualified(name: &str) -> Option<Vec<String>> {
+    Some(split_name(name)?.into_iter().map(|(part, _)| part).collect())
+}
+
+/// `split_qualified`, telling for each part whether it was quoted.
+pub fn split_name(name: &str) -> Option<Vec<(String, bool)>> {
     let mut parts = Vec::new();
     let mut chars = name.trim().chars().peekable();
     loop {
         let mut part = String::new();
-        if chars.peek() == Some(&'"') {
+        let quoted = chars.peek() == Some(&'"');
+        if quoted {
             chars.next();
             loop {
                 match chars.next() {
@@ -78,18 +84,14 @@ pub fn split_qualified(name: &str) -> Option<Vec<String>> {
                 return None;
             }
         }
-        parts.push(part);
+        parts.push((part, quoted));
         match chars.next() {
             None => break,
             Some('.') => continue,
             Some(_) => return None,
         }
     }
-    if parts.is_empty() || parts.len() > 3 {
-        None
-    } else {
-        Some(parts)
-    }
+    (1..=3).contains(&parts.len()).then_some(parts)
 }
 
 /// Skips a qualified name at the start of `s`; returns the rest.

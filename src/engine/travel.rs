@@ -35,7 +35,7 @@ pub fn at_sql(ctx: &Ctx, reference: &str) -> Result<String> {
     let (table, when) = reference
         .rsplit_once('@')
         .filter(|(t, w)| !t.trim().is_empty() && !w.trim().is_empty())
-        .ok_or_else(|| Error::Input(format!("'{}' is not '<table>@<snapshot id or time>'", crate::repo::layout::printable(reference))))?;
+        .ok_or_else(|| Error::Input(format!("'{}' is not '<table>@<snapshot id or time>'; write e.g. FROM 'orders@before_refactor' or FROM 'orders@2024-12-11 14:00:00+00'", crate::repo::layout::printable(reference))))?;
     let when = when.trim();
     let arg = if crate::repo::layout::validate_id(when).is_ok() && ctx.repo.exists(when) {
         SnapshotArg::Id(when.to_string())
@@ -74,16 +74,25 @@ struct Side {
     version: Option<Version>,
 }
 
-fn snapshot_side(ctx: &Ctx, snapshot: &SnapshotArg, table: &str) -> Result<Side> {
-    let (m, e) = crate::engine::point::table_version(ctx, snapshot, table)?;
+/// A side of a diff at a snapshot or time; None when the table was gone then.
+fn snapshot_side(ctx: &Ctx, snapshot: &SnapshotArg, table: &str) -> Result<Option<Side>> {
+    let (m, e) = match crate::engine::point::table_at(ctx, snapshot, table)? {
+        crate::engine::point::Found::Version(m, e) => (m, e),
+        crate::engine::point::Found::Gone { .. } => return Ok(None),
+    };
     crate::engine::verify::check_entry(&ctx.repo, &m, &e, false)?;
     let version = Version::new(&ctx.repo, &e.effective_layers(&m.snapshot_id), &e.schema.columns);
-    Ok(Side {
+    Ok(Some(Side {
         sql: scan_sql(ctx, &m, &e, false),
         columns: e.schema.columns.clone(),
         primary_key: e.schema.primary_key.clone(),
         version: Some(version),
-    })
+    }))
+}
+
+/// The side of a table that was gone: no rows, the other side's columns.
+fn empty_like(other: &Side) -> Side {
+    Side { sql: format!("SELECT * FROM ({}) WHERE false", other.sql), columns: other.columns.clone(), primary_key: other.primary_key.clone(), version: None }
 }
 
 fn live_side(ctx: &Ctx, table: &str) -> Result<Side> {
@@ -102,9 +111,14 @@ fn restrict_to_touched(before: &mut Side, after: &mut Side) {
         return;
     }
     let extra: Vec<&crate::engine::layers::Source> = a.sources[shared..].iter().chain(&b.sources[shared..]).collect();
-    let touched = if extra.is_empty() {
-        "false".to_string()
-    } else {
+    if extra.is_empty() {
+        // the same version on both sides: nothing differs
+        for side in [before, after] {
+            side.sql = format!("SELECT * FROM ({}) WHERE false", side.sql);
+        }
+        return;
+    }
+    let touched = {
         let files = extra.iter().map(|s| literal(&s.path)).collect::<Vec<_>>().join(", ");
         let mut parts = vec![format!("__snap_r IN (SELECT {} FROM read_parquet([{files}]))", crate::engine::layers::ROWID)];
         for [lo, hi] in extra.iter().flat_map(|s| s.cleared.iter()) {
@@ -125,10 +139,24 @@ fn restrict_to_touched(before: &mut Side, after: &mut Side) {
 /// deleted and inserted rows as multisets.
 pub fn diff_sql(ctx: &Ctx, from: &SnapshotArg, to: &SnapshotArg, table: &str) -> Result<String> {
     let side = |s: &SnapshotArg| match s {
-        SnapshotArg::Live => live_side(ctx, table),
+        SnapshotArg::Live => live_side(ctx, table).map(Some),
         other => snapshot_side(ctx, other, table),
     };
-    let (mut before, mut after) = (side(from)?, side(to)?);
+    // a side where the table was gone (deleted in the source by then) has no rows
+    let (mut before, mut after) = match (side(from)?, side(to)?) {
+        (Some(b), Some(a)) => (b, a),
+        (None, Some(a)) => (empty_like(&a), a),
+        (Some(b), None) => {
+            let a = empty_like(&b);
+            (b, a)
+        }
+        (None, None) => {
+            return Err(Error::Input(format!(
+                "table {} was gone at both points; nothing to compare",
+                crate::repo::layout::printable(table)
+            )))
+        }
+    };
     restrict_to_touched(&mut before, &mut after);
     // columns present on both sides, in the newer side's order
     let common: Vec<&Column> = after.columns.iter().filter(|c| before.columns.iter().any(|b| b.name == c.name)).collect();
@@ -205,6 +233,25 @@ pub fn mount(ctx: &Ctx, id: &str, schema: &str) -> Result<Vec<(String, String)>>
             let clash = m.tables.iter().filter(|o| o.table.eq_ignore_ascii_case(&e.table)).count() > 1;
             let name = if clash { format!("{}__{}", e.bucket, e.table) } else { e.table.clone() };
             let full = format!("{}.{}.{}", ident(&cat), ident(&sch), ident(&name));
+            let taken = db
+                .query(&format!(
+                    "SELECT count(*) FROM duckdb_tables() WHERE database_name = {0} AND schema_name = {1} AND lower(table_name) = lower({2}) \
+                     UNION ALL SELECT count(*) FROM duckdb_views() WHERE database_name = {0} AND schema_name = {1} AND lower(view_name) = lower({2})",
+                    literal(&cat),
+                    literal(&sch),
+                    literal(&name)
+                ))?
+                .rows
+                .iter()
+                .any(|r| r[0].as_deref() != Some("0"));
+            if taken {
+                return Err(Error::Input(format!(
+                    "schema {} already has a table or view named {}; mount into another schema (schema := '...'), or snapshot_unmount('{}') first",
+                    catalog::display_part(&sch),
+                    catalog::display_part(&name),
+                    sch.replace('\'', "''")
+                )));
+            }
             db.exec(&format!("CREATE VIEW {full} AS {}", portable_scan_sql(ctx, &m, e))).map_err(|err| {
                 Error::Input(format!("cannot mount {}.{}: {}", catalog::display_part(&sch), catalog::display_part(&name), err.one_line()))
             })?;

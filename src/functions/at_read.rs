@@ -17,11 +17,11 @@ pub fn replacement_sql(reference: &str) -> String {
     format!("FROM query({SCAN_SQL}({}))", literal(reference))
 }
 
-/// Whether a table reference that DuckDB could not find is ours: `<table>@<snapshot>`, and
-/// not a path to an existing file or a URL (those stay DuckDB's).
+/// Whether a table reference that DuckDB could not find is ours: it has an `@` and is not a
+/// path to an existing file or a URL (those stay DuckDB's). A malformed one (`'t@'`) gets
+/// the extension's error saying what the form is.
 pub fn claims(reference: &str) -> bool {
-    let Some((table, when)) = reference.rsplit_once('@') else { return false };
-    !table.trim().is_empty() && !when.trim().is_empty() && !reference.contains("://") && !std::path::Path::new(reference).exists()
+    reference.contains('@') && !reference.contains("://") && !std::path::Path::new(reference).exists()
 }
 
 pub struct ScanSql;

@@ -120,7 +120,7 @@ impl TableFn for ReadSnapshot {
         let clash = columns.iter().any(|c| c.name.eq_ignore_ascii_case("file_row_number"));
         let ordered = args.setting("preserve_insertion_order").is_none_or(|v| v != "false");
         // only what is worth splitting: several row groups, or several cuts of row ids
-        let split = if threads < 2 || clash {
+        let split = if threads < 2 || clash || std::env::var("SNAP_EXP").is_ok_and(|v| v == "nosplit") {
             Split::No
         } else if single_file {
             let groups = row_groups(reader.conn(), &path)?;
