@@ -266,6 +266,12 @@ def test_every_form_in_the_shell(tmp_path):
         SELECT view_name FROM snapshot_mount(now(), schema := 'past');
         SELECT dropped_table FROM snapshot_drop_table('fact_a');
         SELECT count(*) AS n FROM snapshot_restore('all', '*', exclude := ['in_c_*.*']);
+        SELECT count(*) AS n FROM snapshot_create('in_c_customers.*', id := 'sch');
+        SELECT count(*) AS n FROM read_snapshot(current_date + 1, 'in_c_customers.customers');
+        SELECT count(*) AS n FROM read_snapshot(now()::TIMESTAMP + INTERVAL 1 DAY, 'in_c_customers.customers');
+        SELECT source FROM snapshot_restore(now(), 'in_c_customers.*', backup_existing := false);
+        SELECT snapshot_id, count(*) AS n FROM snapshot_restore(now() + INTERVAL 1 DAY, '*', backup_existing := false) GROUP BY ALL;
+        SELECT dropped_table FROM snapshot_drop_table('in_c_customers.*');
     """
     rc, out, err = run_shell(sql, db=str(tmp_path / "s.db"))
     assert rc == 0 and err == "", err
@@ -274,6 +280,9 @@ def test_every_form_in_the_shell(tmp_path):
         [{"snapshot_id": "pat", "row_count": 10}], [{"n": 10}],
         [{"n": 3}], [{"n": 1}], [{"n": 0}],
         [{"view_name": "past.customers"}], [{"dropped_table": "main.fact_a"}], [{"n": 1}],
+        [{"n": 1}], [{"n": 10}], [{"n": 10}],
+        [{"source": "in_c_customers.customers"}], [{"snapshot_id": "all", "n": 2}],
+        [{"dropped_table": "in_c_customers"}],
     ]
 
 

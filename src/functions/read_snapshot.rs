@@ -4,7 +4,7 @@
 //! connection, so only the projected columns are read; each scan holds its own connection,
 //! so several scans in one query work.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::engine::sql::literal;
 use crate::engine::verify::check_entry;
@@ -44,23 +44,37 @@ pub struct Bind {
     ordered: bool,
 }
 
+/// Row groups of files read before in this process, by path and checksum (files never change).
+static ROW_GROUPS: Mutex<Vec<((String, String), Arc<Vec<(u64, u64)>>)>> = Mutex::new(Vec::new());
+
 /// The file's row groups as `[start, end)` row ranges.
-fn row_groups(conn: &crate::host::conn::Conn, path: &str) -> Result<Vec<(u64, u64)>> {
-    let rows = crate::engine::sql::Sql::query(
+fn row_groups(conn: &crate::host::conn::Conn, path: &str, checksum: &str) -> Result<Arc<Vec<(u64, u64)>>> {
+    let key = (path.to_string(), checksum.to_string());
+    if let Some((_, groups)) = ROW_GROUPS.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|(k, _)| *k == key) {
+        return Ok(groups.clone());
+    }
+    let counts = crate::engine::sql::Sql::query_i64s(
         conn,
         &format!(
-            "SELECT row_group_num_rows FROM parquet_metadata({}) WHERE column_id = 0 ORDER BY row_group_id",
+            "SELECT row_group_num_rows::BIGINT FROM parquet_metadata({}) WHERE column_id = 0 ORDER BY row_group_id",
             literal(path)
         ),
+        1,
     )?;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(counts[0].len());
     let mut start = 0u64;
-    for r in rows.rows {
-        let n: u64 = r[0].as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
+    for n in &counts[0] {
+        let n = (*n).max(0) as u64;
         out.push((start, start + n));
         start += n;
     }
-    Ok(out)
+    let groups = Arc::new(out);
+    let mut cache = ROW_GROUPS.lock().unwrap_or_else(|p| p.into_inner());
+    if cache.len() >= 4096 {
+        cache.remove(0);
+    }
+    cache.push((key, groups.clone()));
+    Ok(groups)
 }
 
 /// Where an entry's rows come from, after checking its files.
@@ -69,6 +83,12 @@ struct Located {
     version: Version,
     path: String,
     id: String,
+}
+
+impl Located {
+    fn checksum(&self) -> &str {
+        &self.version.sources[0].checksum
+    }
 }
 
 fn located(ctx: &crate::engine::Ctx, m: &crate::repo::manifest::Manifest, e: &crate::repo::manifest::TableEntry) -> Result<Located> {
@@ -110,6 +130,7 @@ impl TableFn for ReadSnapshot {
             let (m, e) = crate::engine::point::table_version(ctx, &snapshot, &table)?;
             located(ctx, &m, &e)
         })?;
+        let checksum = found.checksum().to_string();
         let Located { columns, version, path, id } = found;
         let from = version.from_sql(true);
         let single_file = version.is_one_file();
@@ -120,11 +141,11 @@ impl TableFn for ReadSnapshot {
         let clash = columns.iter().any(|c| c.name.eq_ignore_ascii_case("file_row_number"));
         let ordered = args.setting("preserve_insertion_order").is_none_or(|v| v != "false");
         // only what is worth splitting: several row groups, or several cuts of row ids
-        let split = if threads < 2 || clash || std::env::var("SNAP_EXP").is_ok_and(|v| v == "nosplit") {
+        let split = if threads < 2 || clash {
             Split::No
         } else if single_file {
-            let groups = row_groups(reader.conn(), &path)?;
-            if groups.len() > 1 { Split::File(groups) } else { Split::No }
+            let groups = row_groups(reader.conn(), &path, &checksum)?;
+            if groups.len() > 1 { Split::File(groups.to_vec()) } else { Split::No }
         } else if ordered {
             let end = crate::engine::sql::Sql::query(reader.conn(), &version.rowid_end_sql()).map_err(|e| dropped_meanwhile(&id, &path, e))?;
             let end: u64 = end.rows.first().and_then(|r| r[0].as_deref()?.parse().ok()).unwrap_or(0);
