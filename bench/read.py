@@ -50,10 +50,11 @@ def fresh(db, snaps, sql):
         "import duckdb, sys, time\n"
         f"con = duckdb.connect({db!r}, read_only=True, config={{'allow_unsigned_extensions': 'true'}})\n"
         f"con.execute(\"LOAD '{EXT}'\"); con.execute(\"SET snapshot_directory = '{snaps}'\")\n"
+        "con.execute('SET enable_progress_bar = false')\n"
         "t = time.perf_counter(); con.execute(sys.argv[1]).fetchall(); print(time.perf_counter() - t)\n"
     )
     out = subprocess.run([sys.executable, "-c", code, sql], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip())
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def main():

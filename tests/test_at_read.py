@@ -155,8 +155,11 @@ def test_incremental_versions_read_exactly(tmp_path):
     # filters and projections on an incremental version still reach every file
     assert rows(con, "SELECT count(*) FROM 't@d7' WHERE v < 0") == [(0,)]
     plan = rows(con, "EXPLAIN SELECT v FROM 't@d7' WHERE id = 5")[0][1]
-    # one scan per layer (base + 6 deltas), each with the filter, or pruned by its statistics
-    assert plan.count("Read Parquet") + plan.count("Empty Result") == 7 and "id=5" in plan.replace(" ", ""), plan
+    # two scans (the base, and the 6 deltas as one list of files), each with the filter, or
+    # pruned by its statistics
+    scans = plan.count("Read Parquet")
+    assert scans + plan.count("Empty Result") == 2 and scans >= 1, plan
+    assert plan.replace(" ", "").count("id=5") >= scans, plan
     # restore and export of an incremental version come back in table order
     con.execute("CALL snapshot_restore('d7', 't', target := 'r7')")
     assert rows(con, "SELECT * FROM r7") == expected[7]

@@ -139,8 +139,9 @@ impl Version {
     }
 
     /// Every row as `SELECT __snap_r, <stored columns>`, unordered, planned by DuckDB over
-    /// the files: each layer filtered to its surviving rows by `__snapshot_keep` (the newest
-    /// delta only drops its delete markers), so every file gets pushdown and every thread.
+    /// the files: the base and all deltas (one scan over the list of delta files, so their
+    /// small files run in parallel) filtered to their surviving rows by `__snapshot_keep`;
+    /// every file gets projection and filter pushdown.
     pub fn layered_sql(&self) -> String {
         let cols = stored_list(&self.columns);
         let (base, rid) = self.base();
@@ -148,16 +149,12 @@ impl Version {
             return format!("SELECT {rid} AS __snap_r, {cols} FROM {base}");
         }
         let key = literal(&crate::engine::survivors::key(&self.sources));
-        let mut parts = vec![format!("SELECT {rid} AS __snap_r, {cols} FROM {base} WHERE {KEEP}({key}, 0, {rid})")];
-        let newest = self.deltas().len();
-        for (k, d) in self.deltas().iter().enumerate() {
-            let keep = if k + 1 == newest { String::new() } else { format!(" AND {KEEP}({key}, {}, file_row_number)", k + 1) };
-            parts.push(format!(
-                "SELECT {ROWID} AS __snap_r, {cols} FROM read_parquet({}, file_row_number = true) WHERE NOT {DELETED}{keep}",
-                literal(&d.path)
-            ));
-        }
-        parts.join(" UNION ALL ")
+        let files = self.deltas().iter().map(|d| literal(&d.path)).collect::<Vec<_>>().join(", ");
+        format!(
+            "SELECT {rid} AS __snap_r, {cols} FROM {base} WHERE {KEEP}({key}, 0, {rid}) \
+             UNION ALL SELECT {ROWID} AS __snap_r, {cols} FROM read_parquet([{files}], file_row_number = true) \
+             WHERE NOT {DELETED} AND {KEEP}({key}, file_index::INTEGER + 1, file_row_number)"
+        )
     }
 
     /// A FROM item with the stored columns: the file itself for a one-file version (DuckDB's
@@ -258,9 +255,9 @@ mod tests {
         let sql = version(vec![[3, 4]], 2).layered_sql();
         assert!(sql.contains(&format!("{KEEP}('")), "{sql}");
         assert!(sql.contains(", 0, file_row_number)"), "{sql}");
-        assert!(sql.contains(", 1, file_row_number)"), "{sql}");
-        // the newest delta keeps every row but its delete markers
-        assert!(sql.ends_with(&format!("read_parquet('/r/d1.parquet', file_row_number = true) WHERE NOT {DELETED}")), "{sql}");
+        // every delta in one scan, the layer told by the file's index in the list
+        assert!(sql.contains("read_parquet(['/r/d0.parquet', '/r/d1.parquet'], file_row_number = true)"), "{sql}");
+        assert!(sql.ends_with(", file_index::INTEGER + 1, file_row_number)"), "{sql}");
         assert!(version(vec![], 0).from_sql(false).starts_with("read_parquet("));
         assert!(version(vec![], 1).from_sql(true).contains("ORDER BY __snap_r"));
     }

@@ -44,6 +44,8 @@ pub struct Settings {
     pub lock_timeout: Option<String>,
     /// The caller's `TimeZone`, for TIMESTAMP and DATE arguments and times given as text.
     pub timezone: Option<String>,
+    /// The instance's default database, when known (saves a query per call).
+    pub default_database: Option<String>,
 }
 
 /// How long a writer waits for the repository lock by default.
@@ -71,7 +73,7 @@ impl<'a> Ctx<'a> {
 
     /// Resolves settings and defaults against the live database.
     pub fn new(db: &'a dyn Sql, settings: &Settings) -> Result<Ctx<'a>> {
-        let (database, schema) = caller_database(db, settings.search_path.as_deref())?;
+        let (database, schema) = caller_database(db, settings.search_path.as_deref(), settings.default_database.as_deref())?;
         let root = match settings.directory.as_deref().filter(|d| !d.is_empty()) {
             Some(d) => PathBuf::from(d),
             None => match catalog::database_path(db, &database)? {
@@ -98,7 +100,13 @@ impl<'a> Ctx<'a> {
 
 /// The caller's current database and schema: the first entry of their search path when it
 /// names an attached database, else the instance's default database and `main`.
-fn caller_database(db: &dyn Sql, search_path: Option<&str>) -> Result<(String, String)> {
+fn caller_database(db: &dyn Sql, search_path: Option<&str>, default: Option<&str>) -> Result<(String, String)> {
+    let default_database = || -> Result<String> {
+        match default {
+            Some(d) => Ok(d.to_string()),
+            None => catalog::current_database(db),
+        }
+    };
     let first = search_path.and_then(|p| p.split(',').next()).map(str::trim).filter(|p| !p.is_empty());
     if let Some(parts) = first.and_then(sql::split_qualified) {
         let attached = |name: &str| -> Result<bool> {
@@ -110,11 +118,11 @@ fn caller_database(db: &dyn Sql, search_path: Option<&str>) -> Result<(String, S
         match parts.as_slice() {
             [cat, schema] if attached(cat)? => return Ok((cat.clone(), schema.clone())),
             [cat] if attached(cat)? => return Ok((cat.clone(), "main".into())),
-            [schema] => return Ok((catalog::current_database(db)?, schema.clone())),
+            [schema] => return Ok((default_database()?, schema.clone())),
             _ => {}
         }
     }
-    Ok((catalog::current_database(db)?, "main".into()))
+    Ok((default_database()?, "main".into()))
 }
 
 /// With `SNAPSHOT_TRACE` set in the environment, prints how long a step took to stderr

@@ -120,7 +120,7 @@ fn none_before(what: &str, at: i64, oldest: Option<&Manifest>, how: &str) -> Err
 /// at or before a time.
 pub fn snapshot(ctx: &Ctx, arg: &SnapshotArg) -> Result<Arc<Manifest>> {
     if let SnapshotArg::Id(id) = arg {
-        return Ok(Arc::new(manifest::load(&ctx.repo, id)?));
+        return list::load(&ctx.repo, id);
     }
     let at = micros(ctx, arg)?.ok_or_else(|| Error::Input("name one snapshot (an id or a point in time), not '*'".into()))?;
     let all = list::manifests(&ctx.repo)?;
@@ -158,9 +158,9 @@ pub enum Found {
 /// `table_version`, telling a table that was gone at the time apart from an error.
 pub fn table_at(ctx: &Ctx, arg: &SnapshotArg, table: &str) -> Result<Found> {
     if let SnapshotArg::Id(id) = arg {
-        let m = manifest::load(&ctx.repo, id)?;
+        let m = list::load(&ctx.repo, id)?;
         let e = find_entry(&m, table)?.clone();
-        return Ok(Found::Version(Arc::new(m), e));
+        return Ok(Found::Version(m, e));
     }
     let at = micros(ctx, arg)?.ok_or_else(|| Error::Input("name one snapshot (an id or a point in time), not '*'".into()))?;
     let all = list::manifests(&ctx.repo)?;

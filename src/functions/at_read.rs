@@ -6,7 +6,7 @@
 
 use crate::engine::sql::literal;
 use crate::error::{Error, Result};
-use crate::functions::common::{settings, with_ctx};
+use crate::functions::common::{settings, with_ctx_light};
 use crate::host::scalar::{ScalarBindArgs, ScalarFn, ScalarInput, ScalarOutput, ScalarType};
 use crate::host::table_fn::Arg;
 
@@ -44,7 +44,7 @@ impl ScalarFn for ScanSql {
             other => return Err(Error::Input(format!("the table reference must be a VARCHAR, got {}", other.describe()))),
         };
         let settings = settings(args);
-        with_ctx(args.host, &settings, |ctx| crate::engine::travel::at_sql(ctx, &reference))
+        with_ctx_light(args.host, &settings, |ctx| crate::engine::travel::at_sql(ctx, &reference))
             .map_err(|e| Error::Input(format!("read_snapshot: {}", e.one_line())))
     }
 

@@ -24,14 +24,22 @@ pub fn settings(args: &dyn SettingSource) -> Settings {
         search_path: args.setting("search_path"),
         lock_timeout: args.setting("snapshot_lock_timeout"),
         timezone: args.setting("TimeZone"),
+        default_database: None,
     }
 }
 
-/// Runs `f` with an engine context on the admin connection.
+/// Runs `f` with an engine context on the admin connection, lending DuckDB a thread while
+/// it runs (for work that runs queries of its own: create, restore, export...).
 pub fn with_ctx<T>(host: &Arc<Host>, settings: &Settings, f: impl FnOnce(&Ctx) -> Result<T>) -> Result<T> {
-    let admin = host.admin()?;
     let _helper = host.lend_thread();
-    let ctx = Ctx::new(&admin, settings)?;
+    with_ctx_light(host, settings, f)
+}
+
+/// `with_ctx` for look-ups (binding a read, listing): no thread lent.
+pub fn with_ctx_light<T>(host: &Arc<Host>, settings: &Settings, f: impl FnOnce(&Ctx) -> Result<T>) -> Result<T> {
+    let admin = host.admin()?;
+    let settings = Settings { default_database: Some(host.default_database.clone()), ..settings.clone() };
+    let ctx = Ctx::new(&admin, &settings)?;
     f(&ctx)
 }
 

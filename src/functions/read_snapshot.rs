@@ -10,7 +10,7 @@ use crate::engine::sql::literal;
 use crate::engine::verify::check_entry;
 use crate::engine::{types, Settings};
 use crate::error::{Error, Result};
-use crate::functions::common::{required_str, settings, snapshot_arg, with_ctx, Accepts};
+use crate::functions::common::{required_str, settings, snapshot_arg, with_ctx_light, Accepts};
 use crate::engine::layers::Version;
 use crate::host::conn::{Chunk, Stream};
 use crate::host::merge::{ChainRanges, MergeScan, CUT as CHAIN_CUT};
@@ -126,7 +126,7 @@ impl TableFn for ReadSnapshot {
         let snapshot = snapshot_arg(args.positional(0), "the snapshot", Accepts::default())?;
         let table = required_str(args.positional(1), "the table name")?;
         let settings: Settings = settings(args);
-        let found = with_ctx(args.host, &settings, |ctx| {
+        let found = with_ctx_light(args.host, &settings, |ctx| {
             let (m, e) = crate::engine::point::table_version(ctx, &snapshot, &table)?;
             located(ctx, &m, &e)
         })?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::engine::Settings;
 use crate::error::{Error, Result};
-use crate::functions::common::{settings, with_ctx};
+use crate::functions::common::{settings, with_ctx_light};
 use crate::functions::snapshots::{snapshot_row, SNAPSHOT_COLUMNS};
 use crate::host::session::Host;
 use crate::engine::point::SnapshotArg;
@@ -41,7 +41,7 @@ impl TableFn for SnapshotAt {
     }
 
     fn produce(host: &Arc<Host>, bind: &Bind, _columns: &[usize]) -> Result<Produce> {
-        let (repo, m) = with_ctx(host, &bind.settings, |ctx| Ok((ctx.repo.clone(), crate::engine::point::snapshot(ctx, &bind.at)?)))?;
+        let (repo, m) = with_ctx_light(host, &bind.settings, |ctx| Ok((ctx.repo.clone(), crate::engine::point::snapshot(ctx, &bind.at)?)))?;
         Ok(Produce::Rows(vec![snapshot_row(&repo, &m, true)]))
     }
 }

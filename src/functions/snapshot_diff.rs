@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::engine::travel::diff_sql;
 use crate::engine::Settings;
 use crate::error::Result;
-use crate::functions::common::{required_str, settings, snapshot_arg, with_ctx, Accepts, QueryScan};
+use crate::functions::common::{required_str, settings, snapshot_arg, with_ctx_light, Accepts, QueryScan};
 use crate::host::session::Host;
 use crate::host::table_fn::{BindArgs, ParamType, Produce, Schema, TableFn};
 
@@ -28,7 +28,7 @@ impl TableFn for SnapshotDiff {
         let to = snapshot_arg(args.positional(1), "to", Accepts { all: false, live: true })?;
         let table = required_str(args.positional(2), "the table name")?;
         let settings: Settings = settings(args);
-        let sql = with_ctx(args.host, &settings, |ctx| diff_sql(ctx, &from, &to, &table))?;
+        let sql = with_ctx_light(args.host, &settings, |ctx| diff_sql(ctx, &from, &to, &table))?;
         let described = args.host.reader()?.conn().describe(&sql)?;
         Ok((Bind { sql }, Schema::Logical(described)))
     }

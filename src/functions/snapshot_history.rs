@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::engine::travel::history;
 use crate::engine::Settings;
 use crate::error::Result;
-use crate::functions::common::{required_str, settings, version_values, with_ctx, VERSION_COLUMNS};
+use crate::functions::common::{required_str, settings, version_values, with_ctx_light, VERSION_COLUMNS};
 use crate::host::session::Host;
 use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
 
@@ -41,7 +41,7 @@ impl TableFn for SnapshotHistory {
     }
 
     fn produce(host: &Arc<Host>, bind: &Bind, _columns: &[usize]) -> Result<Produce> {
-        let found = with_ctx(host, &bind.settings, |ctx| history(ctx, &bind.table))?;
+        let found = with_ctx_light(host, &bind.settings, |ctx| history(ctx, &bind.table))?;
         let mut rows = Vec::with_capacity(found.len());
         for (i, (m, e)) in found.iter().enumerate() {
             // newest first: the previous point in time is the next entry

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::engine::{Settings};
 use crate::error::{Error, Result};
-use crate::functions::common::{required_str, settings, with_ctx};
+use crate::functions::common::{required_str, settings, with_ctx_light};
 use crate::host::session::Host;
 use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
 
@@ -21,7 +21,7 @@ fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
 }
 
 fn set(host: &Arc<Host>, bind: &Bind, pinned: bool) -> Result<Produce> {
-    with_ctx(host, &bind.settings, |ctx| {
+    with_ctx_light(host, &bind.settings, |ctx| {
         if !ctx.repo.exists(&bind.id) {
             return Err(Error::SnapshotNotFound { id: bind.id.clone(), repo: ctx.repo.dir.clone() });
         }

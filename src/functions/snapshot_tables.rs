@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::engine::point::{self, SnapshotArg};
 use crate::engine::Settings;
 use crate::error::Result;
-use crate::functions::common::{settings, snapshot_arg, table_row, with_ctx, Accepts, TABLE_COLUMNS};
+use crate::functions::common::{settings, snapshot_arg, table_row, with_ctx_light, Accepts, TABLE_COLUMNS};
 use crate::engine::list::manifests as list_manifests;
 use crate::host::session::Host;
 use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
@@ -34,7 +34,7 @@ impl TableFn for SnapshotTables {
     }
 
     fn produce(host: &Arc<Host>, bind: &Bind, _columns: &[usize]) -> Result<Produce> {
-        let manifests = with_ctx(host, &bind.settings, |ctx| match &bind.snapshot {
+        let manifests = with_ctx_light(host, &bind.settings, |ctx| match &bind.snapshot {
             SnapshotArg::All => list_manifests(&ctx.repo),
             one => Ok(vec![point::snapshot(ctx, one)?]),
         })?;

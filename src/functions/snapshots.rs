@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::engine::Settings;
 use crate::error::Result;
-use crate::functions::common::{settings, with_ctx};
+use crate::functions::common::{settings, with_ctx_light};
 use crate::host::session::Host;
 use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
 use crate::engine::list::manifests as list_manifests;
@@ -74,7 +74,7 @@ impl TableFn for Snapshots {
     }
 
     fn produce(host: &Arc<Host>, bind: &Settings, columns: &[usize]) -> Result<Produce> {
-        let (repo, all) = with_ctx(host, bind, |ctx| Ok((ctx.repo.clone(), list_manifests(&ctx.repo)?)))?;
+        let (repo, all) = with_ctx_light(host, bind, |ctx| Ok((ctx.repo.clone(), list_manifests(&ctx.repo)?)))?;
         let with_pin = columns.contains(&PINNED);
         Ok(Produce::Rows(all.iter().map(|m| snapshot_row(&repo, m, with_pin)).collect()))
     }

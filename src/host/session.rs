@@ -17,6 +17,8 @@ use crate::host::conn::Conn;
 pub const READER_POOL: usize = 64;
 
 pub struct Host {
+    /// The instance's default database (the admin connection's; it never changes).
+    pub default_database: String,
     admin: Mutex<Option<Conn>>,
     /// Lets a thread of ours run DuckDB's tasks (see `lend_thread`).
     tasks: TaskState,
@@ -36,7 +38,9 @@ impl Host {
             readers.push(Conn::connect(db)?);
         }
         let tasks = TaskState(ffi::duckdb_create_task_state(db));
+        let default_database = crate::engine::catalog::current_database(&admin)?;
         Ok(Arc::new(Host {
+            default_database,
             admin: Mutex::new(Some(admin)),
             tasks,
             readers: Mutex::new(readers),

@@ -107,6 +107,9 @@ fn run() {
         }
         let mut guard = STATE.lock().unwrap_or_else(|p| p.into_inner());
         let state = guard.as_mut().expect("initialized");
+        // an exit may have been asked for while this pass released an instance: read it again,
+        // or `on_exit` would wait out its whole wait for a thread that already stopped
+        let exiting = exiting || state.exiting;
         if exiting || state.watched.is_empty() {
             state.running = false;
             if exiting {
