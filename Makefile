@@ -32,10 +32,14 @@ debug:
 $(VENV)/.installed: Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet duckdb==$(DUCKDB_VERSION) duckdb-cli==$(DUCKDB_CLI_VERSION) pytest
+	$(PY) -m pip install --quiet duckdb==$(DUCKDB_VERSION) duckdb-cli==$(DUCKDB_CLI_VERSION) pytest==8.3.5 \
+		pytz==2025.2 numpy==2.2.6 pandas==2.2.3 pyarrow==21.0.0
 	touch $@
 
 venv: $(VENV)/.installed
+
+# pytz, numpy and pandas: what Python needs to fetch TIMESTAMPTZ columns and .fetchdf() results;
+# pyarrow: docs/read_snapshot.py, the format's reader without DuckDB
 
 # the real shell binary shipped inside the duckdb-cli wheel
 DUCKDB_SHELL = $(shell $(PY) -c 'import duckdb_cli, os; print(os.path.join(os.path.dirname(duckdb_cli.__file__), "duckdb"))')

@@ -84,7 +84,7 @@ def test_a_time_before_every_snapshot_names_the_oldest(timeline):
 def test_point_in_time_restore_of_a_table_picks_the_right_snapshot(timeline):
     con, _ = timeline
     out = rows(con, "SELECT snapshot_id, source, target, row_count FROM snapshot_restore(TIMESTAMPTZ '2024-12-04 12:00:00+00', 't', backup_existing := false)")
-    assert out == [("db3", "main.t", "main.t", 3)]
+    assert out == [("db3", "main.t", "memory.main.t", 3)]
     assert rows(con, "SELECT list(id ORDER BY id) FROM t") == [([1, 2, 3],)]
     out = rows(con, "SELECT snapshot_id, row_count FROM snapshot_restore(TIMESTAMPTZ '2024-12-02 00:00:00+00', 't', target := 't_dec2')")
     assert out == [("t1", 1)]
@@ -95,27 +95,27 @@ def test_point_in_time_restore_of_the_whole_database_and_of_a_schema(timeline):
     con, _ = timeline
     con.execute("DROP VIEW v; DELETE FROM t; DELETE FROM hr.emp; CREATE TABLE later AS SELECT 1 AS x")
     # the newest database snapshot at or before the time: db3 (t5 and hr4 do not hold the database)
-    out = rows(con, "SELECT snapshot_id, source, row_count FROM snapshot_restore(TIMESTAMPTZ '2024-12-30 00:00:00+00', '*') ORDER BY source")
-    assert out == [("db3", "hr.emp", 1), ("db3", "main.t", 3)]
+    out = rows(con, "SELECT snapshot_id, kind, source, row_count FROM snapshot_restore(TIMESTAMPTZ '2024-12-30 00:00:00+00', '*')")
+    assert out == [("db3", "schema", "hr", None), ("db3", "table", "hr.emp", 1), ("db3", "table", "main.t", 3), ("db3", "view", "main.v", None)]
     assert rows(con, "SELECT n FROM v") == [(3,)]  # the view came back with the database
     assert rows(con, "SELECT count(*) FROM later") == [(1,)]  # restore replaces, never drops what it does not hold
     # a schema: the newest snapshot of that schema or of the database
-    out = rows(con, "SELECT snapshot_id, source, row_count FROM snapshot_restore(TIMESTAMPTZ '2024-12-30 00:00:00+00', 'hr.*')")
+    out = rows(con, "SELECT snapshot_id, source, row_count FROM snapshot_restore(TIMESTAMPTZ '2024-12-30 00:00:00+00', 'hr.*') WHERE kind = 'table'")
     assert out == [("hr4", "hr.emp", 2)]
-    out = rows(con, "SELECT snapshot_id, row_count FROM snapshot_restore(TIMESTAMPTZ '2024-12-03 12:00:00+00', 'hr.*')")
+    out = rows(con, "SELECT snapshot_id, row_count FROM snapshot_restore(TIMESTAMPTZ '2024-12-03 12:00:00+00', 'hr.*') WHERE kind = 'table'")
     assert out == [("db3", 1)]
 
 
 def test_restore_by_id_with_every_scope(timeline):
     con, _ = timeline
     con.execute("DELETE FROM t; DELETE FROM hr.emp")
-    assert rows(con, "SELECT source FROM snapshot_restore('db3', 'hr.*', backup_existing := false)") == [("hr.emp",)]
+    assert rows(con, "SELECT source FROM snapshot_restore('db3', 'hr.*', backup_existing := false)") == [("hr",), ("hr.emp",)]
     assert rows(con, "SELECT count(*) FROM t") == [(0,)]
     assert rows(con, "SELECT source FROM snapshot_restore('db3', ['t', 'hr.emp'], backup_existing := false) ORDER BY ALL") == [("hr.emp",), ("main.t",)]
-    assert rows(con, "SELECT source FROM snapshot_restore('db3', '*', exclude := ['hr.*'], backup_existing := false)") == [("main.t",)]
+    assert rows(con, "SELECT source FROM snapshot_restore('db3', '*', exclude := ['hr.*'], backup_existing := false)") == [("main.t",), ("main.v",)]
     assert rows(con, "SELECT source FROM snapshot_restore('db3', 'h?.e*', backup_existing := false)") == [("hr.emp",)]
     # NULL stays an alias of '*'
-    assert rows(con, "SELECT count(*) FROM snapshot_restore('db3', NULL, backup_existing := false)") == [(2,)]
+    assert rows(con, "SELECT count(*) FROM snapshot_restore('db3', NULL, backup_existing := false) WHERE kind = 'table'") == [(2,)]
     with pytest.raises(duckdb.Error, match="no table of snapshot 'db3' matches 'nope_\\*'"):
         con.execute("CALL snapshot_restore('db3', 'nope_*')")
     with pytest.raises(duckdb.Error, match="leaves nothing to restore"):
@@ -234,7 +234,7 @@ def test_drop_table_takes_a_table_or_a_schema(warehouse):
     out = rows(con, "SELECT dropped_table FROM snapshot_drop_table('main.dim_date')")
     assert out == [("main.dim_date",)]
     out = rows(con, "SELECT backup_snapshot_id LIKE 'auto_predrop_%', dropped_table FROM snapshot_drop_table('staging.*')")
-    assert out == [(True, "staging")]
+    assert out == [(True, "staging.raw")]
     assert rows(con, "SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 'staging'") == [(0,)]
     con.execute("CALL snapshot_undrop('staging.raw')")
     assert rows(con, "SELECT x FROM staging.raw") == [(1,)]
@@ -265,12 +265,12 @@ def test_every_form_in_the_shell(tmp_path):
         SELECT count(*) AS n FROM snapshot_diff('all', 'live', 'fact_a');
         SELECT view_name FROM snapshot_mount(now(), schema := 'past');
         SELECT dropped_table FROM snapshot_drop_table('fact_a');
-        SELECT count(*) AS n FROM snapshot_restore('all', '*', exclude := ['in_c_*.*']);
+        SELECT count(*) AS n FROM snapshot_restore('all', '*', exclude := ['in_c_*.*']) WHERE kind = 'table';
         SELECT count(*) AS n FROM snapshot_create('in_c_customers.*', id := 'sch');
         SELECT count(*) AS n FROM read_snapshot(current_date + 1, 'in_c_customers.customers');
         SELECT count(*) AS n FROM read_snapshot(now()::TIMESTAMP + INTERVAL 1 DAY, 'in_c_customers.customers');
-        SELECT source FROM snapshot_restore(now(), 'in_c_customers.*', backup_existing := false);
-        SELECT snapshot_id, count(*) AS n FROM snapshot_restore(now() + INTERVAL 1 DAY, '*', backup_existing := false) GROUP BY ALL;
+        SELECT source FROM snapshot_restore(now(), 'in_c_customers.*', backup_existing := false) WHERE kind = 'table';
+        SELECT snapshot_id, count(*) AS n FROM snapshot_restore(now() + INTERVAL 1 DAY, '*', backup_existing := false) WHERE kind = 'table' GROUP BY ALL;
         SELECT dropped_table FROM snapshot_drop_table('in_c_customers.*');
     """
     rc, out, err = run_shell(sql, db=str(tmp_path / "s.db"))
@@ -282,7 +282,7 @@ def test_every_form_in_the_shell(tmp_path):
         [{"view_name": "past.customers"}], [{"dropped_table": "main.fact_a"}], [{"n": 1}],
         [{"n": 1}], [{"n": 10}], [{"n": 10}],
         [{"source": "in_c_customers.customers"}], [{"snapshot_id": "all", "n": 2}],
-        [{"dropped_table": "in_c_customers"}],
+        [{"dropped_table": "in_c_customers.customers"}],
     ]
 
 

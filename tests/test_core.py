@@ -33,16 +33,18 @@ def make_customers(con):
 def test_create_returns_one_row_per_table_and_writes_adr_layout(con, tmp_path):
     make_customers(con)
     con.execute("CREATE TABLE main.other AS SELECT 1 AS x")
-    out = rows(con, "CALL snapshot_create(['in_c_customers.customers', 'other'], id := 'before_refactor', description := 'Before major refactoring')")
-    assert [r[:5] + r[6:10] for r in out] == [
+    out = rows(con, "SELECT snapshot_id, schema_name, table_name, file, row_count, status, parent_id, rows_added, rows_removed, "
+                    "size_bytes, bytes_written, bytes_reused FROM snapshot_create(['in_c_customers.customers', 'other'], "
+                    "id := 'before_refactor', description := 'Before major refactoring')")
+    assert [r[:9] for r in out] == [
         ("before_refactor", "in_c_customers", "customers", "in_c_customers.customers.parquet", 1000, "stored", None, 1000, 0),
         ("before_refactor", "main", "other", "main.other.parquet", 1, "stored", None, 1, 0),
     ]
     # the first snapshot of a table is a full copy: everything written, nothing reused
-    assert [(r[5] == r[10], r[11]) for r in out] == [(True, 0), (True, 0)]
+    assert [(r[9] == r[10], r[11]) for r in out] == [(True, 0), (True, 0)]
     folder = tmp_path / "snaps" / "memory" / "before_refactor"
     assert sorted(os.listdir(folder)) == ["in_c_customers.customers.parquet", "main.other.parquet", "metadata.json"]
-    assert out[0][5] == os.path.getsize(folder / "in_c_customers.customers.parquet")
+    assert out[0][9] == os.path.getsize(folder / "in_c_customers.customers.parquet")
     meta = json.loads((folder / "metadata.json").read_text())
     for key in ["snapshot_id", "project_id", "branch", "created_at", "created_by", "type", "description", "tables",
                 "format_version", "extension_version", "duckdb_version"]:
@@ -137,8 +139,8 @@ def test_restore_brings_back_rows_and_definition_and_backs_up_first(con):
     con.execute("ALTER TABLE in_c_customers.customers ADD COLUMN extra INTEGER")
     out = rows(con, "CALL snapshot_restore('s1', 'in_c_customers.customers')")
     assert len(out) == 1
-    sid, source, target, n, backup = out[0]
-    assert (sid, source, target, n) == ("s1", "in_c_customers.customers", "in_c_customers.customers", 1000)
+    sid, kind, source, target, n, backup = out[0]
+    assert (sid, kind, source, target, n) == ("s1", "table", "in_c_customers.customers", "memory.in_c_customers.customers", 1000)
     assert backup.startswith("auto_prerestore_")
     assert rows(con, "FROM in_c_customers.customers ORDER BY id") == snapshot_rows
     assert rows(con, "SELECT sql FROM duckdb_tables() WHERE table_name = 'customers'") == ddl_before
@@ -156,7 +158,7 @@ def test_restore_to_target_beside_original(con):
     make_customers(con)
     con.execute("CALL snapshot_create('in_c_customers.customers', id := 's1')")
     out = rows(con, "CALL snapshot_restore('s1', 'in_c_customers.customers', target := 'in_c_customers.customers_copy')")
-    assert out == [("s1", "in_c_customers.customers", "in_c_customers.customers_copy", 1000, None)]
+    assert out == [("s1", "table", "in_c_customers.customers", "memory.in_c_customers.customers_copy", 1000, None)]
     assert rows(con, "SELECT count(*) FROM (FROM in_c_customers.customers EXCEPT ALL FROM in_c_customers.customers_copy)") == [(0,)]
     assert rows(con, "SELECT sql FROM duckdb_tables() WHERE table_name = 'customers_copy'")[0][0].startswith(
         "CREATE TABLE in_c_customers.customers_copy(id INTEGER PRIMARY KEY, ")
@@ -169,7 +171,7 @@ def test_restore_whole_snapshot_is_all_or_nothing(con):
     con.execute("CALL snapshot_create(['a', 'parent'], id := 's1')")
     con.execute("DELETE FROM a WHERE x > 2")
     # a foreign key now depends on parent: replacing it must fail, and a must stay as it is
-    con.execute("CREATE TABLE child(p INTEGER REFERENCES parent(id))")
+    con.execute("CREATE TABLE child(p INTEGER REFERENCES parent(id)); INSERT INTO child VALUES (1)")
     snaps_before = rows(con, "SELECT snapshot_id FROM snapshots()")
     with pytest.raises(duckdb.Error, match="parent"):
         con.execute("CALL snapshot_restore('s1', '*')")
@@ -178,7 +180,7 @@ def test_restore_whole_snapshot_is_all_or_nothing(con):
     # restoring everything without the blocker works and restores every table
     con.execute("DROP TABLE child")
     out = rows(con, "SELECT target, row_count FROM snapshot_restore('s1', '*') ORDER BY target")
-    assert out == [("main.a", 10), ("main.parent", 1)]
+    assert out == [("memory.main.a", 10), ("memory.main.parent", 1)]
 
 
 def test_multi_table_snapshot_is_consistent_across_tables(tmp_path):
@@ -230,7 +232,7 @@ def test_drop_deletes_files_and_reports(con, tmp_path):
     con.execute("CALL snapshot_create('in_c_customers.customers', id := 's1')")
     folder = tmp_path / "snaps" / "memory" / "s1"
     size = sum(os.path.getsize(folder / f) for f in os.listdir(folder))
-    assert rows(con, "CALL snapshot_drop('s1')") == [("s1", 2, size)]
+    assert rows(con, "CALL snapshot_drop('s1')") == [("s1", 2, size, 0, 0)]
     assert not folder.exists()
     assert rows(con, "SELECT count(*) FROM snapshots()") == [(0,)]
 

@@ -139,8 +139,8 @@ def test_database_scope_restores_every_object(con):
         DROP TABLE sales.feelings; DROP TYPE mood; DROP TYPE point; DROP TABLE orders; DROP SEQUENCE order_ids;
         DROP SCHEMA empty_schema; DROP SCHEMA sales;
     """)
-    out = rows(con, "SELECT target FROM snapshot_restore('everything', '*') ORDER BY ALL")
-    assert out == [("main.customers",), ("main.orders",), ("sales.feelings",)]
+    out = rows(con, "SELECT target FROM snapshot_restore('everything', '*') WHERE kind = 'table' ORDER BY ALL")
+    assert out == [("memory.main.customers",), ("memory.main.orders",), ("memory.sales.feelings",)]
     after = catalog_state(con)
     for key in state:
         assert after[key] == state[key], key
@@ -168,13 +168,13 @@ def test_schema_scope_and_restore_options(con):
     assert out == [("a",), ("b",)]
     # restore one schema of a database snapshot, elsewhere
     con.execute("CALL snapshot_create('*', id := 'db')")
-    out = rows(con, "SELECT source, target FROM snapshot_restore('db', 'in_c_x.*', target_schema := 'copy_x') ORDER BY ALL")
-    assert out == [("in_c_x.a", "copy_x.a"), ("in_c_x.b", "copy_x.b")]
+    out = rows(con, "SELECT source, target FROM snapshot_restore('db', 'in_c_x.*', target_schema := 'copy_x') WHERE kind = 'table' ORDER BY ALL")
+    assert out == [("in_c_x.a", "memory.copy_x.a"), ("in_c_x.b", "memory.copy_x.b")]
     assert rows(con, "SELECT count(*) FROM copy_x.a") == [(5,)]
     assert rows(con, "SELECT count(*) FROM duckdb_views() WHERE schema_name = 'copy_x' AND view_name = 'va'") == [(1,)]
     # cross-database restore into an attached scratch database
-    out = rows(con, "SELECT target, backup_snapshot_id FROM snapshot_restore('sx', '*', target_catalog := 'scratch') ORDER BY ALL")
-    assert out == [("in_c_x.a", None), ("in_c_x.b", None)]
+    out = rows(con, "SELECT target, backup_snapshot_id FROM snapshot_restore('sx', '*', target_catalog := 'scratch') WHERE kind = 'table' ORDER BY ALL")
+    assert out == [("scratch.in_c_x.a", None), ("scratch.in_c_x.b", None)]
     assert rows(con, "SELECT count(*) FROM scratch.in_c_x.a") == [(5,)]
     assert rows(con, "SELECT count(*) FROM duckdb_views() WHERE database_name = 'scratch' AND view_name = 'va'") == [(1,)]
     # moved views read the moved tables, not the originals
@@ -255,10 +255,10 @@ def test_database_scope_round_trip_in_shell(tmp_path):
         CALL snapshot_create('*', id := 'all');
         DROP VIEW sales.v; DROP MACRO twice; DROP MACRO TABLE sales.rows_of; DROP TABLE sales.t;
         DROP TYPE mood; DROP SEQUENCE ids; DROP SCHEMA sales;
-        SELECT count(*) AS restored FROM snapshot_restore('all', '*');
+        SELECT count(*) AS restored FROM snapshot_restore('all', '*') WHERE kind = 'table';
         {state}
         SELECT nextval('ids') AS next;
-        SELECT count(*) AS moved FROM snapshot_restore('all', 'sales.*', target_schema := 'copy');
+        SELECT count(*) AS moved FROM snapshot_restore('all', 'sales.*', target_schema := 'copy') WHERE kind = 'table';
         DELETE FROM sales.t;
         SELECT (SELECT n FROM copy.v) AS copy_n, (SELECT n FROM sales.v) AS orig_n;
     """)

@@ -211,7 +211,7 @@ def test_deleted_tables_are_recorded_and_restorable(db):
     with pytest.raises(duckdb.Error, match="deleted in the source before snapshot 'd2'.*'d1'"):
         db.execute("FROM read_snapshot('d2', 'gone')")
     out = rows(db, "SELECT snapshot_id, target, row_count FROM snapshot_restore('d2', 'gone')")
-    assert out == [("d1", "main.gone", 1)]
+    assert out == [("d1", "db.main.gone", 1)]
     assert rows(db, "FROM gone") == [(42,)]
     # restoring the whole later snapshot does not bring the deleted table back
     db.execute("DROP TABLE gone")

@@ -100,13 +100,13 @@ def test_undrop_table_and_schema(repo):
     con.execute("CALL snapshot_drop_table('t')")
     assert rows(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 't'") == [(0,)]
     out = rows(con, "SELECT source, target, row_count FROM snapshot_undrop('t')")
-    assert out == [("main.t", "main.t", 100)]
+    assert out == [("main.t", "memory.main.t", 100)]
     assert rows(con, "SELECT count(*) FROM t") == [(100,)]
     with pytest.raises(duckdb.Error, match="no pre_drop snapshot"):
         con.execute("CALL snapshot_undrop('never_dropped')")
     con.execute("CREATE SCHEMA s; CREATE TABLE s.a AS SELECT 1 AS x; CREATE VIEW s.v AS SELECT * FROM s.a")
     out = rows(con, "SELECT backup_snapshot_id LIKE 'auto_predrop_%', dropped_table FROM snapshot_drop_table('s.*')")
-    assert out == [(True, "s")]
+    assert out == [(True, "s.a")]
     assert rows(con, "SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 's'") == [(0,)]
     con.execute("CALL snapshot_undrop('s.a')")
     assert rows(con, "FROM s.a") == [(1,)]

@@ -33,7 +33,7 @@ def test_shell_full_cycle(tmp_path):
     assert read == [{"id": 1, "name": "n1", "big": "100000000000000000000000"},
                     {"id": 2, "name": "n2", "big": "200000000000000000000000"}]
     assert restored == [{"snapshot_id": "before_refactor", "source": "in_c_customers.customers",
-                         "target": "in_c_customers.customers", "row_count": 50}]
+                         "target": "shell.in_c_customers.customers", "row_count": 50}]
     assert count == [{"n": 50, "m": "5000000000000000000000000"}]
     assert ddl[0]["sql"] == ("CREATE TABLE in_c_customers.customers(id INTEGER PRIMARY KEY, \"name\" VARCHAR NOT NULL, "
                              "big HUGEINT, CHECK((id > 0)));")

@@ -24,6 +24,11 @@ impl TableRef {
     pub fn display(&self) -> String {
         format!("{}.{}", display_part(&self.schema), display_part(&self.table))
     }
+
+    /// `catalog.schema.table` as users write it.
+    pub fn full_display(&self) -> String {
+        format!("{}.{}", display_part(&self.catalog), self.display())
+    }
 }
 
 pub fn display_part(p: &str) -> String {

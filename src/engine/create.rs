@@ -50,7 +50,7 @@ pub fn resolve_targets(ctx: &Ctx, spec: &ScopeSpec) -> Result<(Vec<TableRef>, Sc
                     catalog::display_part(&ctx.database)
                 )));
             }
-            (tables, Scope { kind: "database".into(), schema: None, patterns: Vec::new(), exclude })
+            (tables, Scope { kind: "database".into(), schema: None, exclude, ..Scope::tables() })
         }
         Shape::Schema { catalog: cat, schema } => {
             let qualified = match &cat {
@@ -59,7 +59,7 @@ pub fn resolve_targets(ctx: &Ctx, spec: &ScopeSpec) -> Result<(Vec<TableRef>, Sc
             };
             let tables = catalog::schema_tables(ctx.db, &ctx.database, &qualified)?;
             let name = tables.first().map(|t| t.schema.clone());
-            (tables, Scope { kind: "schema".into(), schema: name, patterns: Vec::new(), exclude })
+            (tables, Scope { kind: "schema".into(), schema: name, exclude, ..Scope::tables() })
         }
         shape => {
             let mut tables: Vec<TableRef> = Vec::new();
@@ -84,7 +84,7 @@ pub fn resolve_targets(ctx: &Ctx, spec: &ScopeSpec) -> Result<(Vec<TableRef>, Sc
                 }
             }
             let (kind, patterns) = if shape == Shape::Pattern { ("pattern", spec.texts()) } else { ("tables", Vec::new()) };
-            (tables, Scope { kind: kind.into(), schema: None, patterns, exclude })
+            (tables, Scope { kind: kind.into(), patterns, exclude, ..Scope::tables() })
         }
     };
     let mut seen = std::collections::HashSet::new();
@@ -111,7 +111,12 @@ pub fn ensure_repo_dir(ctx: &Ctx) -> Result<()> {
 }
 
 /// Creates a snapshot of `targets`; the caller holds the repository lock.
-pub fn create_locked(ctx: &Ctx, req: &CreateRequest, targets: &[TableRef], scope: Scope) -> Result<Manifest> {
+pub fn create_locked(ctx: &Ctx, req: &CreateRequest, targets: &[TableRef], mut scope: Scope) -> Result<Manifest> {
+    if scope.kind == "tables" && scope.tables.is_empty() {
+        let mut names: Vec<String> = targets.iter().map(|t| if t.catalog == ctx.database { t.display() } else { t.full_display() }).collect();
+        names.sort();
+        scope.tables = names;
+    }
     let now = now_micros();
     let id = choose_id(ctx, req, now)?;
     let tmp = ctx.repo.dir.join(format!("{TMP_PREFIX}{id}-{}-{now}", std::process::id()));
@@ -168,7 +173,8 @@ fn write_snapshot(
     let duckdb_version = db.query("SELECT version()")?.scalar().unwrap_or("unknown").to_string();
     let history = crate::engine::list::manifests(&ctx.repo)?;
     crate::engine::trace("list snapshots", started);
-    let parent = history.iter().find(|m| m.database == ctx.database && m.scope == scope && scope.kind != "tables").cloned();
+    // lineage: the previous snapshot of the same scope (a table list: of the same tables)
+    let parent = history.iter().find(|m| m.database == ctx.database && m.scope == scope && !(scope.kind == "tables" && scope.tables.is_empty())).cloned();
     let hash_id = crate::engine::fingerprint::hash_id(&duckdb_version);
     let plan = Plan { id, dir, history: &history, hash_id: &hash_id, incremental: req.incremental.unwrap_or(true) };
     db.exec("BEGIN TRANSACTION")?;
@@ -256,13 +262,7 @@ fn write_snapshot(
             .collect(),
         _ => Vec::new(),
     };
-    // lineage: the previous snapshot of the same scope; for a table list, the snapshot its
-    // tables were taken against
-    let lineage = parent.as_ref().map(|p| p.snapshot_id.clone()).or_else(|| {
-        let mut ids = tables.iter().filter_map(|t| t.parent_id.clone());
-        let first = ids.next()?;
-        ids.all(|i| i == first).then_some(first)
-    });
+    let lineage = parent.as_ref().map(|p| p.snapshot_id.clone());
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         snapshot_id: id.to_string(),

@@ -14,11 +14,17 @@ use crate::repo::layout::{validate_id, DEL_PREFIX, METADATA_FILE, RETIRED_FILE};
 use crate::repo::manifest;
 use crate::repo::publish::sync_dir;
 
-#[derive(Debug, Clone, PartialEq)]
+/// What dropping one snapshot did (or, planned, will do) to the repository.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Dropped {
     pub snapshot_id: String,
+    /// Files removed: the snapshot's own, and those of folders of earlier drops that it was
+    /// the last to share.
     pub files_deleted: u64,
     pub bytes_freed: u64,
+    /// The snapshot's files that stay because other snapshots still read them.
+    pub files_kept: u64,
+    pub bytes_kept: u64,
 }
 
 pub fn drop_snapshot(ctx: &Ctx, id: &str) -> Result<Dropped> {
@@ -44,12 +50,8 @@ pub fn references(repo: &crate::repo::layout::Repo) -> Result<Option<HashMap<Str
     }
     let mut refs: HashMap<String, HashSet<String>> = HashMap::new();
     for m in &manifests {
-        for t in &m.tables {
-            for r in t.referenced_files(&m.snapshot_id) {
-                if r.snapshot != m.snapshot_id {
-                    refs.entry(r.snapshot).or_default().insert(r.file);
-                }
-            }
+        for (folder, file) in outside_refs(m) {
+            refs.entry(folder).or_default().insert(file);
         }
     }
     Ok(Some(refs))
@@ -60,85 +62,186 @@ pub fn references_into(repo: &crate::repo::layout::Repo, id: &str) -> Result<Opt
     Ok(references(repo)?.map(|mut all| all.remove(id).unwrap_or_default()))
 }
 
-/// A file of a retired folder is kept while referenced; a sketch goes with its index.
-fn still_needed(refs: &Option<HashSet<String>>, file: &str) -> bool {
-    match refs {
-        None => true,
-        Some(r) => r.contains(file) || file.strip_suffix(".sketch").is_some_and(|stem| r.contains(&format!("{stem}.idx"))),
+/// The files of other snapshot folders a snapshot reads.
+fn outside_refs(m: &manifest::Manifest) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for t in &m.tables {
+        for r in t.referenced_files(&m.snapshot_id) {
+            if r.snapshot != m.snapshot_id {
+                out.push((r.snapshot, r.file));
+            }
+        }
     }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A file is still needed while referenced; a sketch goes with its index.
+fn needed(refs: &HashMap<(String, String), u32>, folder: &str, file: &str) -> bool {
+    let used = |f: &str| refs.get(&(folder.to_string(), f.to_string())).is_some_and(|n| *n > 0);
+    used(file) || file.strip_suffix(".sketch").is_some_and(|stem| used(&format!("{stem}.idx")))
+}
+
+/// What one step of a drop does to a folder.
+#[derive(Debug, Clone)]
+enum Action {
+    /// Unpublish (metadata.json becomes retired.json) and remove the files nobody needs.
+    Retire { id: String, remove: Vec<String> },
+    /// Remove the whole folder.
+    Delete { id: String },
+    /// Remove files of a retired folder that nobody needs any more.
+    Trim { id: String, remove: Vec<String> },
+}
+
+/// The drops of `ids`, in order, planned against the repository as it is: what each removes
+/// and keeps. The same plan serves a dry run and a real one, so they report the same.
+struct DropPlan {
+    steps: Vec<(Dropped, Vec<Action>)>,
+}
+
+fn folder_files(repo: &crate::repo::layout::Repo, id: &str) -> Result<Vec<(String, u64)>> {
+    let dir = repo.snapshot_dir(id);
+    let mut out = Vec::new();
+    for e in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?.filter_map(|e| e.ok()) {
+        let size = e.metadata().map(|m| if m.is_dir() { 0 } else { m.len() }).unwrap_or(0);
+        out.push((e.file_name().to_string_lossy().into_owned(), size));
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn plan_drops(repo: &crate::repo::layout::Repo, ids: &[String]) -> Result<DropPlan> {
+    let listed = repo.list_ids()?;
+    let manifests = crate::engine::list::manifests(repo)?;
+    // some metadata cannot be read: its references are unknown, so only unpublish
+    let known = manifests.len() >= listed.len();
+    let mut refs: HashMap<(String, String), u32> = HashMap::new();
+    let mut refs_of: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for m in &manifests {
+        let r = outside_refs(m);
+        for key in &r {
+            *refs.entry(key.clone()).or_default() += 1;
+        }
+        refs_of.insert(m.snapshot_id.clone(), r);
+    }
+    // folders of earlier drops, with what is left in them
+    let mut retired: Vec<(String, Vec<(String, u64)>)> = Vec::new();
+    for id in retired_ids(repo) {
+        retired.push((id.clone(), folder_files(repo, &id)?));
+    }
+    let mut steps = Vec::with_capacity(ids.len());
+    for id in ids {
+        for key in refs_of.remove(id).unwrap_or_default() {
+            if let Some(n) = refs.get_mut(&key) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        let files = folder_files(repo, id)?;
+        let mut d = Dropped { snapshot_id: id.clone(), ..Default::default() };
+        let mut actions = Vec::new();
+        let shared: Vec<&(String, u64)> = files.iter().filter(|(f, _)| !known || needed(&refs, id, f)).collect();
+        if shared.is_empty() {
+            d.files_deleted += files.len() as u64;
+            d.bytes_freed += files.iter().map(|(_, n)| n).sum::<u64>();
+            actions.push(Action::Delete { id: id.clone() });
+        } else {
+            let remove: Vec<(String, u64)> =
+                files.iter().filter(|(f, _)| f != METADATA_FILE && !shared.iter().any(|(g, _)| g == f)).cloned().collect();
+            d.files_kept = shared.len() as u64;
+            d.bytes_kept = shared.iter().map(|(_, n)| n).sum();
+            d.files_deleted += remove.len() as u64;
+            d.bytes_freed += remove.iter().map(|(_, n)| n).sum::<u64>();
+            let left: Vec<(String, u64)> = files
+                .iter()
+                .filter(|(f, _)| !remove.iter().any(|(g, _)| g == f))
+                .map(|(f, n)| (if f == METADATA_FILE { RETIRED_FILE.to_string() } else { f.clone() }, *n))
+                .collect();
+            actions.push(Action::Retire { id: id.clone(), remove: remove.into_iter().map(|(f, _)| f).collect() });
+            retired.push((id.clone(), left));
+        }
+        // folders of earlier drops that this one was the last to share
+        if known {
+            let mut still = Vec::new();
+            for (rid, left) in retired.drain(..) {
+                let keep: Vec<(String, u64)> = left.iter().filter(|(f, _)| f == RETIRED_FILE || needed(&refs, &rid, f)).cloned().collect();
+                if keep.iter().all(|(f, _)| f == RETIRED_FILE) {
+                    d.files_deleted += left.len() as u64;
+                    d.bytes_freed += left.iter().map(|(_, n)| n).sum::<u64>();
+                    actions.push(Action::Delete { id: rid });
+                } else {
+                    let remove: Vec<(String, u64)> = left.iter().filter(|(f, _)| !keep.iter().any(|(g, _)| g == f)).cloned().collect();
+                    if !remove.is_empty() {
+                        d.files_deleted += remove.len() as u64;
+                        d.bytes_freed += remove.iter().map(|(_, n)| n).sum::<u64>();
+                        actions.push(Action::Trim { id: rid.clone(), remove: remove.into_iter().map(|(f, _)| f).collect() });
+                    }
+                    still.push((rid, keep));
+                }
+            }
+            retired = still;
+        }
+        steps.push((d, actions));
+    }
+    Ok(DropPlan { steps })
+}
+
+/// Carries out one planned step.
+fn execute(ctx: &Ctx, actions: &[Action]) -> Result<()> {
+    for a in actions {
+        match a {
+            Action::Retire { id, remove } => {
+                let dir = ctx.repo.snapshot_dir(id);
+                fs::rename(dir.join(METADATA_FILE), dir.join(RETIRED_FILE)).map_err(|e| Error::Unwritable { path: dir.clone(), source: e })?;
+                sync_dir(&dir)?;
+                remove_files(&dir, remove)?;
+            }
+            Action::Trim { id, remove } => remove_files(&ctx.repo.snapshot_dir(id), remove)?,
+            Action::Delete { id } => delete_folder(ctx, id)?,
+        }
+    }
+    Ok(())
+}
+
+fn remove_files(dir: &std::path::Path, names: &[String]) -> Result<()> {
+    for name in names {
+        let path = dir.join(name);
+        let removed = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+        match removed {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+    }
+    Ok(())
+}
+
+/// What dropping `ids` in order would do, without doing it (a dry run of prune).
+pub fn preview_drops(ctx: &Ctx, ids: &[String]) -> Result<Vec<Dropped>> {
+    Ok(plan_drops(&ctx.repo, ids)?.steps.into_iter().map(|(d, _)| d).collect())
+}
+
+/// Drops `ids` in order (the caller holds the repository lock); what each step did.
+pub fn drop_all_locked(ctx: &Ctx, ids: &[String]) -> Result<Vec<Dropped>> {
+    for id in ids {
+        if !ctx.repo.exists(id) {
+            return Err(Error::SnapshotNotFound { id: id.clone(), repo: ctx.repo.dir.clone() });
+        }
+    }
+    let plan = plan_drops(&ctx.repo, ids)?;
+    let mut out = Vec::with_capacity(plan.steps.len());
+    for (d, actions) in plan.steps {
+        execute(ctx, &actions)?;
+        out.push(d);
+    }
+    Ok(out)
 }
 
 /// Deletes a snapshot; the caller holds the repository lock. Files that later snapshots
 /// still reference stay behind in the folder, which is marked retired (no metadata.json, so
 /// it is no longer listed) and removed once nothing references it.
 pub fn drop_locked(ctx: &Ctx, id: &str) -> Result<Dropped> {
-    let dir = ctx.repo.snapshot_dir(id);
-    if !ctx.repo.exists(id) {
-        return Err(Error::SnapshotNotFound { id: id.to_string(), repo: ctx.repo.dir.clone() });
-    }
-    let refs = references_into(&ctx.repo, id)?;
-    if refs.as_ref().is_none_or(|r| !r.is_empty()) {
-        let dropped = retire(ctx, id, &refs)?;
-        sweep_retired(ctx)?;
-        return Ok(dropped);
-    }
-    let dropped = delete_folder(ctx, id, &dir)?;
-    sweep_retired(ctx)?;
-    Ok(dropped)
-}
-
-/// Unpublishes a snapshot whose files others reference (one atomic rename of its
-/// metadata), then deletes what nobody needs.
-fn retire(ctx: &Ctx, id: &str, refs: &Option<HashSet<String>>) -> Result<Dropped> {
-    let dir = ctx.repo.snapshot_dir(id);
-    fs::rename(dir.join(METADATA_FILE), dir.join(RETIRED_FILE)).map_err(|e| Error::Unwritable { path: dir.clone(), source: e })?;
-    sync_dir(&dir)?;
-    let mut dropped = Dropped { snapshot_id: id.to_string(), files_deleted: 0, bytes_freed: 0 };
-    remove_unneeded(&dir, refs, &mut dropped)?;
-    Ok(dropped)
-}
-
-/// Removes one entry of a folder and counts it.
-fn remove_entry(entry: &fs::DirEntry, dropped: &mut Dropped) -> Result<()> {
-    let path = entry.path();
-    let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-    let removed = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
-    removed.map_err(|e| Error::io(&path, e))?;
-    dropped.files_deleted += 1;
-    dropped.bytes_freed += size;
-    Ok(())
-}
-
-fn remove_unneeded(dir: &std::path::Path, refs: &Option<HashSet<String>>, dropped: &mut Dropped) -> Result<()> {
-    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.filter_map(|e| e.ok()) {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name != RETIRED_FILE && !still_needed(refs, &name) {
-            remove_entry(&entry, dropped)?;
-        }
-    }
-    Ok(())
-}
-
-/// Removes retired folders (and files in them) that no snapshot references any more.
-pub fn sweep_retired(ctx: &Ctx) -> Result<Dropped> {
-    let mut total = Dropped { snapshot_id: String::new(), files_deleted: 0, bytes_freed: 0 };
-    let retired = retired_ids(&ctx.repo);
-    if retired.is_empty() {
-        return Ok(total);
-    }
-    let all = references(&ctx.repo)?;
-    for id in retired {
-        let refs = all.as_ref().map(|a| a.get(&id).cloned().unwrap_or_default());
-        let dir = ctx.repo.snapshot_dir(&id);
-        if refs.as_ref().is_some_and(|r| r.is_empty()) {
-            let d = delete_folder(ctx, &id, &dir)?;
-            total.files_deleted += d.files_deleted;
-            total.bytes_freed += d.bytes_freed;
-        } else {
-            remove_unneeded(&dir, &refs, &mut total)?;
-        }
-    }
-    Ok(total)
+    Ok(drop_all_locked(ctx, &[id.to_string()])?.pop().expect("one step per id"))
 }
 
 /// Folders of dropped snapshots kept for their shared files.
@@ -156,16 +259,12 @@ pub fn retired_ids(repo: &crate::repo::layout::Repo) -> Vec<String> {
 }
 
 /// Removes a whole snapshot folder: renamed away first, so it vanishes atomically.
-fn delete_folder(ctx: &Ctx, id: &str, dir: &std::path::Path) -> Result<Dropped> {
+fn delete_folder(ctx: &Ctx, id: &str) -> Result<()> {
+    let dir = ctx.repo.snapshot_dir(id);
     let doomed = ctx.repo.dir.join(format!("{DEL_PREFIX}{id}-{}-{}", std::process::id(), now_micros()));
-    fs::rename(dir, &doomed).map_err(|e| Error::Unwritable { path: ctx.repo.dir.clone(), source: e })?;
+    fs::rename(&dir, &doomed).map_err(|e| Error::Unwritable { path: ctx.repo.dir.clone(), source: e })?;
     sync_dir(&ctx.repo.dir)?;
-    let mut dropped = Dropped { snapshot_id: id.to_string(), files_deleted: 0, bytes_freed: 0 };
-    for entry in fs::read_dir(&doomed).map_err(|e| Error::io(&doomed, e))? {
-        remove_entry(&entry.map_err(|e| Error::io(&doomed, e))?, &mut dropped)?;
-    }
-    fs::remove_dir(&doomed).map_err(|e| Error::io(&doomed, e))?;
-    Ok(dropped)
+    fs::remove_dir_all(&doomed).map_err(|e| Error::io(&doomed, e))
 }
 
 #[derive(Debug, Clone)]
@@ -195,8 +294,9 @@ pub fn drop_table(ctx: &Ctx, name: &str) -> Result<DroppedTable> {
     Ok(DroppedTable { backup_snapshot_id: backup.snapshot_id, table: t.display() })
 }
 
-/// Snapshots a whole schema (type `pre_drop`), then drops it with everything in it.
-pub fn drop_schema(ctx: &Ctx, schema: &str) -> Result<DroppedTable> {
+/// Snapshots a whole schema (type `pre_drop`), then drops it with everything in it; one
+/// entry per table dropped.
+pub fn drop_schema(ctx: &Ctx, schema: &str) -> Result<Vec<DroppedTable>> {
     let tables = catalog::schema_tables(ctx.db, &ctx.database, schema)?;
     let t0 = tables[0].clone();
     ensure_repo_dir(ctx)?;
@@ -219,7 +319,7 @@ pub fn drop_schema(ctx: &Ctx, schema: &str) -> Result<DroppedTable> {
         let _ = drop_locked(ctx, &backup.snapshot_id);
         return Err(Error::Input(format!("cannot drop schema {display}: {}", e.one_line())));
     }
-    Ok(DroppedTable { backup_snapshot_id: backup.snapshot_id, table: display })
+    Ok(tables.iter().map(|t| DroppedTable { backup_snapshot_id: backup.snapshot_id.clone(), table: t.display() }).collect())
 }
 
 /// Restores a table from the newest `pre_drop` snapshot that has it.
@@ -234,6 +334,18 @@ pub fn undrop(ctx: &Ctx, table: &str) -> Result<crate::engine::restore::RestoreO
             crate::repo::layout::printable(table)
         )));
     };
+    // undrop brings back what is gone; replacing a table that exists is snapshot_restore's job
+    let e = crate::engine::restore::find_entry(&m, table)?;
+    let catalog = if e.catalog == m.database { ctx.database.clone() } else { e.catalog.clone() };
+    let live = catalog::TableRef { catalog, schema: e.bucket.clone(), table: e.table.clone() };
+    if catalog::table_exists(ctx.db, &live)? {
+        return Err(Error::Input(format!(
+            "{} exists; nothing to undrop — use CALL snapshot_restore('{}', '{}') to replace it",
+            live.display(),
+            m.snapshot_id,
+            live.display().replace('\'', "''")
+        )));
+    }
     let scope = crate::engine::scope::ScopeSpec { selectors: vec![crate::engine::scope::Selector::Table(table.to_string())], exclude: Vec::new() };
     let req = crate::engine::restore::RestoreRequest::new(crate::engine::point::SnapshotArg::Id(m.snapshot_id.clone()), scope);
     crate::engine::restore::restore(ctx, &req)

@@ -85,6 +85,22 @@ pub fn parse_time(ctx: &Ctx, text: &str) -> Result<Option<i64>> {
     Ok(value?.scalar().and_then(|v| v.parse().ok()))
 }
 
+/// `2024-12-11…`: text that a user meant as a time.
+pub fn looks_like_time(s: &str) -> bool {
+    let b = s.trim().as_bytes();
+    b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[7] == b'-'
+}
+
+/// A snapshot by id; an id that reads like a date and names no snapshot gets a hint.
+fn load_id(ctx: &Ctx, id: &str) -> Result<Arc<Manifest>> {
+    list::load(&ctx.repo, id).map_err(|e| match e {
+        Error::SnapshotNotFound { .. } if looks_like_time(id) => Error::Input(format!(
+            "snapshot '{id}' not found; for a point in time pass DATE '{id}' or TIMESTAMPTZ '{id}' (text is read as a time only after '@', as in FROM 'orders@{id}')"
+        )),
+        other => other,
+    })
+}
+
 /// Times in messages as DuckDB shows a TIMESTAMPTZ in UTC: `2024-12-11 14:30:22+00`.
 pub fn display_time(micros: i64) -> String {
     // DuckDB's infinite timestamps are the extremes of the range
@@ -120,7 +136,7 @@ fn none_before(what: &str, at: i64, oldest: Option<&Manifest>, how: &str) -> Err
 /// at or before a time.
 pub fn snapshot(ctx: &Ctx, arg: &SnapshotArg) -> Result<Arc<Manifest>> {
     if let SnapshotArg::Id(id) = arg {
-        return list::load(&ctx.repo, id);
+        return load_id(ctx, id);
     }
     let at = micros(ctx, arg)?.ok_or_else(|| Error::Input("name one snapshot (an id or a point in time), not '*'".into()))?;
     let all = list::manifests(&ctx.repo)?;
@@ -158,7 +174,7 @@ pub enum Found {
 /// `table_version`, telling a table that was gone at the time apart from an error.
 pub fn table_at(ctx: &Ctx, arg: &SnapshotArg, table: &str) -> Result<Found> {
     if let SnapshotArg::Id(id) = arg {
-        let m = list::load(&ctx.repo, id)?;
+        let m = load_id(ctx, id)?;
         let e = find_entry(&m, table)?.clone();
         return Ok(Found::Version(m, e));
     }
@@ -278,5 +294,7 @@ mod tests {
         assert_eq!(display_time(1_733_927_422_123_456), "2024-12-11 14:30:22+00");
         assert_eq!(display_time(i64::MAX), "infinity");
         assert_eq!(display_time(-i64::MAX), "-infinity");
+        assert!(looks_like_time("2024-12-11") && looks_like_time("2024-12-11 14:00:00+00"));
+        assert!(!looks_like_time("snap_20241211") && !looks_like_time("2024"));
     }
 }

@@ -5,7 +5,7 @@
 //! only what no rule keeps and is older. The decision is plain data, so a dry run explains
 //! itself with the same reasons a real run acts on.
 
-use crate::engine::drop::drop_locked;
+use crate::engine::drop::{drop_all_locked, preview_drops};
 use crate::engine::{Ctx};
 use crate::error::{Error, Result};
 use crate::repo::manifest::civil;
@@ -145,15 +145,15 @@ pub fn prune(ctx: &Ctx, policy: &Policy) -> Result<Vec<Decision>> {
             id: m.snapshot_id.clone(),
             created_at: m.created_at_micros(),
             pinned: crate::repo::pin::is_pinned(&ctx.repo, &m.snapshot_id),
-            bytes: m.size_bytes(),
+            bytes: 0,
         })
         .collect();
     let mut decisions = decide(candidates, policy)?;
-    for d in decisions.iter_mut().filter(|d| !d.keep) {
-        if !policy.dry_run {
-            let dropped = drop_locked(ctx, &d.snapshot_id)?;
-            d.bytes = dropped.bytes_freed;
-        }
+    // a dry run reports the plan the real run carries out: the same bytes, on the same rows
+    let doomed: Vec<String> = decisions.iter().filter(|d| !d.keep).map(|d| d.snapshot_id.clone()).collect();
+    let dropped = if policy.dry_run { preview_drops(ctx, &doomed)? } else { drop_all_locked(ctx, &doomed)? };
+    for d in decisions.iter_mut() {
+        d.bytes = dropped.iter().find(|x| x.snapshot_id == d.snapshot_id).map_or(0, |x| x.bytes_freed);
     }
     Ok(decisions)
 }

@@ -51,6 +51,15 @@ pub fn split_qualified(name: &str) -> Option<Vec<String>> {
 
 /// `split_qualified`, telling for each part whether it was quoted.
 pub fn split_name(name: &str) -> Option<Vec<(String, bool)>> {
+    split_name_parts(name).filter(|p| (1..=3).contains(&p.len()))
+}
+
+/// How many parts a well-formed dotted name has (any number); None when malformed.
+pub fn part_count(name: &str) -> Option<usize> {
+    split_name_parts(name).map(|p| p.len())
+}
+
+fn split_name_parts(name: &str) -> Option<Vec<(String, bool)>> {
     let mut parts = Vec::new();
     let mut chars = name.trim().chars().peekable();
     loop {
@@ -91,7 +100,7 @@ pub fn split_name(name: &str) -> Option<Vec<(String, bool)>> {
             Some(_) => return None,
         }
     }
-    (1..=3).contains(&parts.len()).then_some(parts)
+    Some(parts)
 }
 
 /// Skips a qualified name at the start of `s`; returns the rest.
@@ -150,6 +159,8 @@ mod tests {
         assert_eq!(split_qualified("tbl").unwrap(), ["tbl"]);
         assert!(split_qualified("../x").is_none());
         assert!(split_qualified("a.b.c.d").is_none());
+        assert_eq!(part_count("a.b.c.d"), Some(4));
+        assert_eq!(part_count("\"a.b\".c"), Some(2));
         assert!(split_qualified("\"open").is_none());
         assert!(split_qualified("").is_none());
     }

@@ -201,7 +201,7 @@ pub fn diff_sql(ctx: &Ctx, from: &SnapshotArg, to: &SnapshotArg, table: &str) ->
     let mut select = vec![
         format!("CASE WHEN b.{first_key} IS NULL THEN 'insert' WHEN a.{first_key} IS NULL THEN 'delete' ELSE 'update' END AS change"),
         keys,
-        format!("{changed} AS changed_columns"),
+        format!("CASE WHEN b.{first_key} IS NULL OR a.{first_key} IS NULL THEN NULL ELSE {changed} END AS changed_columns"),
     ];
     select.extend(values);
     let filter = if differs.is_empty() { "false".to_string() } else { differs.join(" OR ") };

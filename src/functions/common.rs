@@ -62,6 +62,11 @@ pub fn snapshot_arg(arg: Arg, what: &str, accepts: Accepts) -> Result<SnapshotAr
         Arg::Str(s) if accepts.all && s.trim() == "*" => Ok(SnapshotArg::All),
         Arg::Str(s) if accepts.live && s.trim().eq_ignore_ascii_case("live") => Ok(SnapshotArg::Live),
         Arg::Str(s) => {
+            if crate::repo::layout::validate_id(&s).is_err() && crate::engine::point::looks_like_time(&s) {
+                return Err(Error::Input(format!(
+                    "'{s}' is not a snapshot id; for a point in time pass TIMESTAMPTZ '{s}' (a time as text is read only after '@', as in FROM 'orders@{s}')"
+                )));
+            }
             crate::repo::layout::validate_id(&s)?;
             Ok(SnapshotArg::Id(s))
         }
@@ -102,17 +107,17 @@ pub fn scope_arg(scope: Arg, exclude: Arg) -> Result<ScopeSpec> {
     ScopeSpec::parse(items, exclude)
 }
 
-/// A required text argument.
-pub fn required_str(arg: Arg, what: &str) -> Result<String> {
-    arg.opt_str(what)?.ok_or_else(|| Error::Input(format!("{what} must not be NULL; pass a VARCHAR")))
+/// A required text argument; `pass` says what to give instead of NULL.
+pub fn required_str(arg: Arg, what: &str, pass: &str) -> Result<String> {
+    arg.opt_str(what)?.ok_or_else(|| Error::Input(format!("{what} must not be NULL; pass {pass}")))
 }
 
-/// The per-table columns shared by `snapshot_create` and `snapshot_tables`.
+/// The per-table columns shared by `snapshot_create` and `snapshot_tables`: the table and its
+/// size first, lineage and costs in the middle, the file last.
 pub const TABLE_COLUMNS: [(&str, ColType); 12] = [
     ("snapshot_id", ColType::Varchar),
     ("schema_name", ColType::Varchar),
     ("table_name", ColType::Varchar),
-    ("file", ColType::Varchar),
     ("row_count", ColType::BigInt),
     ("size_bytes", ColType::BigInt),
     VERSION_COLUMNS[0],
@@ -121,28 +126,29 @@ pub const TABLE_COLUMNS: [(&str, ColType); 12] = [
     VERSION_COLUMNS[3],
     VERSION_COLUMNS[4],
     VERSION_COLUMNS[5],
+    ("file", ColType::Varchar),
 ];
 
 /// What a table version records about its lineage and cost (snapshot_create,
 /// snapshot_tables, snapshot_history).
 pub const VERSION_COLUMNS: [(&str, ColType); 6] = [
     ("status", ColType::Varchar),
-    ("parent_id", ColType::Varchar),
     ("rows_added", ColType::BigInt),
     ("rows_removed", ColType::BigInt),
     ("bytes_written", ColType::BigInt),
     ("bytes_reused", ColType::BigInt),
+    ("parent_id", ColType::Varchar),
 ];
 
 /// The values of `VERSION_COLUMNS` for one table version.
 pub fn version_values(t: &TableEntry) -> [Val; 6] {
     [
         Val::Str(t.status.clone()),
-        t.parent_id.clone().map(Val::Str).unwrap_or(Val::Null),
         Val::I64(t.rows_added as i64),
         Val::I64(t.rows_removed as i64),
         Val::I64(t.written_bytes() as i64),
         Val::I64(t.bytes_reused as i64),
+        t.parent_id.clone().map(Val::Str).unwrap_or(Val::Null),
     ]
 }
 
@@ -152,11 +158,11 @@ pub fn table_row(m: &Manifest, t: &TableEntry) -> Vec<Val> {
         Val::Str(m.snapshot_id.clone()),
         Val::Str(t.bucket.clone()),
         Val::Str(t.table.clone()),
-        Val::Str(t.file.clone()),
         Val::I64(t.row_count as i64),
-        Val::I64(t.size_bytes as i64),
+        Val::I64(t.data_bytes(&m.snapshot_id) as i64),
     ];
     row.extend(version_values(t));
+    row.push(Val::Str(t.file.clone()));
     row
 }
 
@@ -166,15 +172,15 @@ pub fn deleted_row(m: &Manifest, d: &crate::repo::manifest::DeletedTable) -> Vec
         Val::Str(m.snapshot_id.clone()),
         Val::Str(d.bucket.clone()),
         Val::Str(d.table.clone()),
-        Val::Null,
         Val::I64(0),
         Val::I64(0),
         Val::Str("deleted_in_source".into()),
-        Val::Str(d.last_snapshot_id.clone()),
         Val::I64(0),
         Val::I64(d.row_count as i64),
         Val::I64(0),
         Val::I64(0),
+        Val::Str(d.last_snapshot_id.clone()),
+        Val::Null,
     ]
 }
 
@@ -208,6 +214,7 @@ impl crate::host::table_fn::ChunkSource for QueryScan {
 pub fn restore_schema() -> crate::host::table_fn::Schema {
     crate::host::table_fn::Schema::Simple(vec![
         ("snapshot_id", ColType::Varchar),
+        ("kind", ColType::Varchar),
         ("source", ColType::Varchar),
         ("target", ColType::Varchar),
         ("row_count", ColType::BigInt),
@@ -215,18 +222,20 @@ pub fn restore_schema() -> crate::host::table_fn::Schema {
     ])
 }
 
-/// One row per restored table.
+/// One row per restored object (tables and the schemas, types, sequences, views and macros
+/// that come with a whole snapshot or schema), in creation order.
 pub fn restore_rows(out: crate::engine::restore::RestoreOutcome) -> crate::host::table_fn::Produce {
     let backup = out.backup_snapshot_id.clone().map(Val::Str).unwrap_or(Val::Null);
     crate::host::table_fn::Produce::Rows(
-        out.tables
+        out.restored
             .into_iter()
-            .map(|t| {
+            .map(|r| {
                 vec![
-                    Val::Str(t.snapshot_id),
-                    Val::Str(t.source),
-                    Val::Str(t.target),
-                    Val::I64(t.row_count as i64),
+                    Val::Str(r.snapshot_id),
+                    Val::Str(r.kind),
+                    Val::Str(r.source),
+                    Val::Str(r.target),
+                    r.row_count.map(|n| Val::I64(n as i64)).unwrap_or(Val::Null),
                     backup.clone(),
                 ]
             })

@@ -18,6 +18,7 @@ pub mod snapshot_mount;
 pub mod snapshot_pin;
 pub mod snapshot_prune;
 pub mod snapshot_restore;
+pub mod snapshot_settings;
 pub mod snapshot_tables;
 pub mod snapshot_undrop;
 pub mod snapshot_verify;
@@ -51,6 +52,7 @@ pub fn register_all(conn: ffi::duckdb_connection, host: &Arc<Host>) -> Result<()
     register::<snapshot_diff::SnapshotDiff>(conn, host, "snapshot_diff")?;
     register::<snapshot_mount::SnapshotMount>(conn, host, "snapshot_mount")?;
     register::<snapshot_mount::SnapshotUnmount>(conn, host, "snapshot_unmount")?;
+    register::<snapshot_settings::SnapshotSettings>(conn, host, "snapshot_settings")?;
     crate::host::scalar::register::<keep::Keep>(conn, host)?;
     crate::host::scalar::register::<at_read::ScanSql>(conn, host)?;
     Ok(())

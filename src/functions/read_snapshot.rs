@@ -124,7 +124,7 @@ impl TableFn for ReadSnapshot {
 
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
         let snapshot = snapshot_arg(args.positional(0), "the snapshot", Accepts::default())?;
-        let table = required_str(args.positional(1), "the table name")?;
+        let table = required_str(args.positional(1), "the table name", "a table name such as 'main.orders'")?;
         let settings: Settings = settings(args);
         let found = with_ctx_light(args.host, &settings, |ctx| {
             let (m, e) = crate::engine::point::table_version(ctx, &snapshot, &table)?;

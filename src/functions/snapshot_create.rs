@@ -7,11 +7,41 @@ use crate::engine::create::{create, CreateRequest, KIND_MANUAL};
 use crate::engine::scope::{ScopeSpec, Selector};
 use crate::engine::Settings;
 use crate::error::{Error, Result};
-use crate::functions::common::{scope_arg, settings, table_row, with_ctx, TABLE_COLUMNS};
+use crate::functions::common::{scope_arg, settings, table_row, with_ctx, with_ctx_light, TABLE_COLUMNS};
 use crate::host::session::Host;
 use crate::host::table_fn::{Arg, BindArgs, ParamType, Produce, Schema, TableFn};
 
 pub struct SnapshotCreate;
+
+/// A named table that exists only in the caller's open transaction cannot be snapshotted
+/// (snapshots capture committed data): say so, instead of "does not exist".
+fn uncommitted_tables(args: &BindArgs, settings: &Settings, scope: &ScopeSpec) -> Result<()> {
+    for sel in &scope.selectors {
+        let Selector::Table(name) = sel else { continue };
+        let Some(parts) = crate::engine::sql::split_qualified(name) else { continue };
+        let missing = with_ctx_light(args.host, settings, |ctx| {
+            let (cat, schema, table) = match parts.as_slice() {
+                [t] => (ctx.database.clone(), ctx.schema.clone(), t.clone()),
+                [s, t] => (ctx.database.clone(), s.clone(), t.clone()),
+                [c, s, t] => (c.clone(), s.clone(), t.clone()),
+                _ => return Ok(None),
+            };
+            match crate::engine::catalog::resolve_table(ctx.db, &ctx.database, &ctx.schema, name) {
+                Err(Error::TableNotFound { .. }) => Ok(Some((cat, schema, table))),
+                _ => Ok(None),
+            }
+        })?;
+        if let Some((cat, schema, table)) = missing {
+            if args.caller_sees_table(&cat, &schema, &table) {
+                return Err(Error::Input(format!(
+                    "table {} exists only in your open transaction; a snapshot captures committed data: COMMIT first (DuckDB ends a transaction at any error, so ROLLBACK now and run it again)",
+                    crate::repo::layout::printable(name)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
 
 pub struct Bind {
     settings: Settings,
@@ -59,8 +89,10 @@ impl TableFn for SnapshotCreate {
         if let Some(id) = &req.id {
             crate::repo::layout::validate_id(id)?;
         }
+        let settings = settings(args);
+        uncommitted_tables(args, &settings, &req.scope)?;
         let schema = Schema::Simple(TABLE_COLUMNS.to_vec());
-        Ok((Bind { settings: settings(args), req }, schema))
+        Ok((Bind { settings, req }, schema))
     }
 
     fn produce(host: &Arc<Host>, bind: &Bind, _columns: &[usize]) -> Result<Produce> {

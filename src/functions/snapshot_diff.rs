@@ -26,7 +26,7 @@ impl TableFn for SnapshotDiff {
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
         let from = snapshot_arg(args.positional(0), "from", Accepts { all: false, live: true })?;
         let to = snapshot_arg(args.positional(1), "to", Accepts { all: false, live: true })?;
-        let table = required_str(args.positional(2), "the table name")?;
+        let table = required_str(args.positional(2), "the table name", "a table name such as 'main.orders'")?;
         let settings: Settings = settings(args);
         let sql = with_ctx_light(args.host, &settings, |ctx| diff_sql(ctx, &from, &to, &table))?;
         let described = args.host.reader()?.conn().describe(&sql)?;

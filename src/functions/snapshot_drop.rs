@@ -24,12 +24,14 @@ impl TableFn for SnapshotDrop {
     }
 
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
-        let id = required_str(args.positional(0), "snapshot id")?;
+        let id = required_str(args.positional(0), "the snapshot id", "the id of a snapshot (list them with FROM snapshots())")?;
         crate::repo::layout::validate_id(&id)?;
         let schema = Schema::Simple(vec![
             ("snapshot_id", ColType::Varchar),
             ("files_deleted", ColType::BigInt),
             ("bytes_freed", ColType::BigInt),
+            ("files_kept", ColType::BigInt),
+            ("bytes_kept", ColType::BigInt),
         ]);
         Ok((Bind { settings: settings(args), id }, schema))
     }
@@ -40,6 +42,8 @@ impl TableFn for SnapshotDrop {
             Val::Str(d.snapshot_id),
             Val::I64(d.files_deleted as i64),
             Val::I64(d.bytes_freed as i64),
+            Val::I64(d.files_kept as i64),
+            Val::I64(d.bytes_kept as i64),
         ]]))
     }
 }

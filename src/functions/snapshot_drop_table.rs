@@ -1,5 +1,5 @@
 //! `snapshot_drop_table(scope)`: ADR-004's safe drop — a `pre_drop` snapshot, then DROP TABLE
-//! (`scope` a table), or DROP SCHEMA ... CASCADE (`scope` `'s.*'`).
+//! (`scope` a table), or DROP SCHEMA ... CASCADE (`scope` `'s.*'`; one row per table dropped).
 
 use std::sync::Arc;
 
@@ -27,7 +27,7 @@ impl TableFn for SnapshotDropTable {
     }
 
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
-        let scope = required_str(args.positional(0), "the table (or 'schema.*')")?;
+        let scope = required_str(args.positional(0), "the table", "a table such as 'main.orders', or 'schema.*' for a whole schema")?;
         let what = Selector::parse(&scope)?;
         if !matches!(what, Selector::Table(_) | Selector::Schema { .. }) {
             return Err(Error::Input(format!(
@@ -40,12 +40,12 @@ impl TableFn for SnapshotDropTable {
     }
 
     fn produce(host: &Arc<Host>, bind: &Bind, _columns: &[usize]) -> Result<Produce> {
-        let d = with_ctx(host, &bind.settings, |ctx| match &bind.what {
-            Selector::Table(t) => drop_table(ctx, t),
+        let dropped = with_ctx(host, &bind.settings, |ctx| match &bind.what {
+            Selector::Table(t) => Ok(vec![drop_table(ctx, t)?]),
             Selector::Schema { catalog: Some(c), schema } => drop_schema(ctx, &format!("{}.{}", ident(c), ident(schema))),
             Selector::Schema { catalog: None, schema } => drop_schema(ctx, &ident(schema)),
             _ => unreachable!("checked at bind"),
         })?;
-        Ok(Produce::Rows(vec![vec![Val::Str(d.backup_snapshot_id), Val::Str(d.table)]]))
+        Ok(Produce::Rows(dropped.into_iter().map(|d| vec![Val::Str(d.backup_snapshot_id), Val::Str(d.table)]).collect()))
     }
 }

@@ -28,7 +28,7 @@ impl TableFn for SnapshotExport {
 
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
         let snapshot = snapshot_arg(args.positional(0), "the snapshot", Accepts::default())?;
-        let path = required_str(args.positional(1), "the export path")?;
+        let path = required_str(args.positional(1), "the export path", "a folder path for the exported snapshot")?;
         let schema = Schema::Simple(vec![
             ("snapshot_id", ColType::Varchar),
             ("path", ColType::Varchar),

@@ -24,7 +24,7 @@ impl TableFn for SnapshotHistory {
     }
 
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
-        let table = required_str(args.positional(0), "table name")?;
+        let table = required_str(args.positional(0), "the table name", "a table name such as 'main.orders'")?;
         let mut columns = vec![
             ("snapshot_id", ColType::Varchar),
             ("created_at", ColType::TimestampTz),
@@ -53,7 +53,7 @@ impl TableFn for SnapshotHistory {
                 Val::Str(e.bucket.clone()),
                 Val::Str(e.table.clone()),
                 Val::I64(e.row_count as i64),
-                Val::I64(e.size_bytes as i64),
+                Val::I64(e.data_bytes(&m.snapshot_id) as i64),
                 change,
             ];
             row.extend(version_values(e));

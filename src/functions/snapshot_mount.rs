@@ -63,7 +63,7 @@ impl TableFn for SnapshotUnmount {
     }
 
     fn bind(args: &BindArgs) -> Result<(UnmountBind, Schema)> {
-        let schema = required_str(args.positional(0), "schema")?;
+        let schema = required_str(args.positional(0), "the schema", "the schema a snapshot was mounted in")?;
         Ok((UnmountBind { settings: settings(args), schema }, Schema::Simple(vec![("view_name", ColType::Varchar)])))
     }
 

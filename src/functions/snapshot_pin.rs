@@ -14,7 +14,7 @@ pub struct Bind {
 }
 
 fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
-    let id = required_str(args.positional(0), "snapshot id")?;
+    let id = required_str(args.positional(0), "the snapshot id", "the id of a snapshot (list them with FROM snapshots())")?;
     crate::repo::layout::validate_id(&id)?;
     let schema = Schema::Simple(vec![("snapshot_id", ColType::Varchar), ("pinned", ColType::Boolean)]);
     Ok((Bind { settings: settings(args), id }, schema))

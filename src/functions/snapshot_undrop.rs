@@ -24,7 +24,7 @@ impl TableFn for SnapshotUndrop {
     }
 
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
-        let table = required_str(args.positional(0), "table name")?;
+        let table = required_str(args.positional(0), "the table name", "the name of a table dropped with snapshot_drop_table")?;
         let schema = restore_schema();
         Ok((Bind { settings: settings(args), table }, schema))
     }

@@ -13,27 +13,28 @@ use crate::repo::manifest::Manifest;
 
 pub struct Snapshots;
 
-/// The columns of `snapshots()` (and `snapshot_at`).
+/// The columns of `snapshots()` (and `snapshot_at`): what a person reads first comes first
+/// (and the description last, where DuckDB's shell keeps it when it must cut columns).
 pub const SNAPSHOT_COLUMNS: [(&str, ColType); 15] = [
     ("snapshot_id", ColType::Varchar),
     ("created_at", ColType::TimestampTz),
-    ("created_by", ColType::Varchar),
     ("type", ColType::Varchar),
-    ("description", ColType::Varchar),
-    ("project_id", ColType::Varchar),
-    ("branch", ColType::Varchar),
     ("table_count", ColType::BigInt),
     ("row_count", ColType::BigInt),
     ("size_bytes", ColType::BigInt),
-    ("path", ColType::Varchar),
-    ("pinned", ColType::Boolean),
-    ("parent_id", ColType::Varchar),
     ("bytes_written", ColType::BigInt),
     ("bytes_reused", ColType::BigInt),
+    ("parent_id", ColType::Varchar),
+    ("pinned", ColType::Boolean),
+    ("created_by", ColType::Varchar),
+    ("project_id", ColType::Varchar),
+    ("branch", ColType::Varchar),
+    ("path", ColType::Varchar),
+    ("description", ColType::Varchar),
 ];
 
 /// Index of `pinned` in `SNAPSHOT_COLUMNS`: the one value that costs a file-system look-up.
-const PINNED: usize = 11;
+const PINNED: usize = 9;
 
 /// The values of `SNAPSHOT_COLUMNS` for one snapshot; `pinned` is looked up only when
 /// `with_pin` (the query reads that column).
@@ -42,19 +43,19 @@ pub fn snapshot_row(repo: &Repo, m: &Manifest, with_pin: bool) -> Vec<Val> {
     vec![
         Val::Str(m.snapshot_id.clone()),
         Val::TimestampTz(m.created_at_micros()),
-        Val::Str(m.created_by.clone()),
         Val::Str(m.kind.clone()),
-        m.description.clone().map(Val::Str).unwrap_or(Val::Null),
-        Val::Str(m.project_id.clone()),
-        Val::Str(m.branch.clone()),
         Val::I64(m.tables.len() as i64),
         Val::I64(m.row_count() as i64),
         Val::I64(m.size_bytes() as i64),
-        Val::Str(path),
-        if with_pin { Val::Bool(crate::repo::pin::is_pinned(repo, &m.snapshot_id)) } else { Val::Null },
+        Val::I64(m.bytes_written() as i64),
+        Val::I64(m.bytes_reused() as i64),
         m.parent_id.clone().map(Val::Str).unwrap_or(Val::Null),
-        Val::I64(m.tables.iter().map(|t| t.written_bytes()).sum::<u64>() as i64),
-        Val::I64(m.tables.iter().map(|t| t.bytes_reused).sum::<u64>() as i64),
+        if with_pin { Val::Bool(crate::repo::pin::is_pinned(repo, &m.snapshot_id)) } else { Val::Null },
+        Val::Str(m.created_by.clone()),
+        Val::Str(m.project_id.clone()),
+        Val::Str(m.branch.clone()),
+        Val::Str(path),
+        m.description.clone().map(Val::Str).unwrap_or(Val::Null),
     ]
 }
 

@@ -44,6 +44,26 @@ impl ClientContext {
         }
     }
 
+    /// Whether the calling connection sees a table — in its own transaction, so a table it
+    /// created and has not committed yet counts (the extension's connections see committed
+    /// data only).
+    pub fn sees_table(&self, catalog: &str, schema: &str, table: &str) -> bool {
+        let (Ok(c), Ok(s), Ok(t)) = (CString::new(catalog), CString::new(schema), CString::new(table)) else { return false };
+        unsafe {
+            let mut cat = ffi::duckdb_client_context_get_catalog(self.0, c.as_ptr());
+            if cat.is_null() {
+                return false;
+            }
+            let mut entry = ffi::duckdb_catalog_get_entry(cat, self.0, ffi::duckdb_catalog_entry_type_DUCKDB_CATALOG_ENTRY_TYPE_TABLE, s.as_ptr(), t.as_ptr());
+            let found = !entry.is_null();
+            if found {
+                ffi::duckdb_destroy_catalog_entry(&mut entry);
+            }
+            ffi::duckdb_destroy_catalog(&mut cat);
+            found
+        }
+    }
+
     /// Folds a bound, constant expression into its value; takes ownership of `expr`.
     ///
     /// # Safety

@@ -73,6 +73,15 @@ impl BindArgs<'_> {
     pub fn setting(&self, name: &str) -> Option<String> {
         SettingSource::setting(self, name)
     }
+
+    /// Whether the calling connection sees a table, uncommitted ones of its own included.
+    pub fn caller_sees_table(&self, catalog: &str, schema: &str, table: &str) -> bool {
+        unsafe {
+            let mut ctx: ffi::duckdb_client_context = std::ptr::null_mut();
+            ffi::duckdb_table_function_get_client_context(self.info, &mut ctx);
+            ClientContext::from_raw(ctx).is_some_and(|c| c.sees_table(catalog, schema, table))
+        }
+    }
 }
 
 impl SettingSource for BindArgs<'_> {

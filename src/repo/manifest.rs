@@ -119,6 +119,9 @@ pub struct Scope {
     /// `pattern`: the scope as given (`['main.fact_*', 'dim_?']`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub patterns: Vec<String>,
+    /// `tables`: the tables, `schema.table`, sorted (two snapshots of the same tables chain).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<String>,
     /// Names and patterns left out (`exclude :=`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exclude: Vec<String>,
@@ -127,7 +130,7 @@ pub struct Scope {
 impl Scope {
     /// A scope of explicitly named tables (backups before a restore or drop).
     pub fn tables() -> Scope {
-        Scope { kind: "tables".into(), schema: None, patterns: Vec::new(), exclude: Vec::new() }
+        Scope { kind: "tables".into(), schema: None, patterns: Vec::new(), tables: Vec::new(), exclude: Vec::new() }
     }
 }
 
@@ -195,6 +198,12 @@ impl TableEntry {
             rowids: None,
             cleared: Vec::new(),
         }]
+    }
+
+    /// Bytes of data this version occupies: every layer it reads, wherever stored (what a
+    /// full copy of it would roughly hold). Nonzero for an unchanged table too.
+    pub fn data_bytes(&self, snapshot_id: &str) -> u64 {
+        self.effective_layers(snapshot_id).iter().map(|l| l.size_bytes).sum()
     }
 
     /// Bytes the snapshot stored for this table (format 1: its one file).
@@ -283,9 +292,19 @@ impl Manifest {
         self.tables.iter().map(|t| t.row_count).sum()
     }
 
-    /// Bytes this snapshot stored itself (shared files count where they were written).
+    /// Bytes of data the snapshot's tables occupy (`TableEntry::data_bytes`).
     pub fn size_bytes(&self) -> u64 {
+        self.tables.iter().map(|t| t.data_bytes(&self.snapshot_id)).sum()
+    }
+
+    /// Bytes this snapshot wrote itself (data, indexes).
+    pub fn bytes_written(&self) -> u64 {
         self.tables.iter().map(|t| t.written_bytes()).sum()
+    }
+
+    /// Bytes of other snapshots' files this snapshot's tables read.
+    pub fn bytes_reused(&self) -> u64 {
+        self.tables.iter().map(|t| t.bytes_reused).sum()
     }
 }
 

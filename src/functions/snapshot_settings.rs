@@ -1,0 +1,75 @@
+//! `snapshot_settings()`: the extension's settings as they take effect for the calling
+//! connection — the effective value (defaults resolved: the repository folder beside the
+//! database file, the project named after the database…) and where it came from — plus the
+//! repository folder they add up to. `current_setting()` shows only what was SET.
+
+use std::sync::Arc;
+
+use crate::engine::Settings;
+use crate::error::Result;
+use crate::functions::common::{settings, with_ctx_light};
+use crate::host::session::Host;
+use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
+
+pub struct SnapshotSettings;
+
+impl TableFn for SnapshotSettings {
+    type Bind = Settings;
+
+    fn params() -> &'static [ParamType] {
+        &[]
+    }
+
+    fn bind(args: &BindArgs) -> Result<(Settings, Schema)> {
+        let columns = vec![
+            ("name", ColType::Varchar),
+            ("value", ColType::Varchar),
+            ("source", ColType::Varchar),
+            ("description", ColType::Varchar),
+        ];
+        Ok((settings(args), Schema::Simple(columns)))
+    }
+
+    fn produce(host: &Arc<Host>, bind: &Settings, _columns: &[usize]) -> Result<Produce> {
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        let rows = with_ctx_light(host, bind, |ctx| {
+            let source = |given: bool, default: &str| if given { "SET".to_string() } else { format!("default: {default}") };
+            let option = |name: &str| {
+                crate::host::settings::OPTIONS.iter().find(|(n, _)| *n == name).map(|(_, d)| d.to_string()).unwrap_or_default()
+            };
+            Ok(vec![
+                vec![
+                    Val::Str("snapshot_directory".into()),
+                    Val::Str(ctx.repo.root.to_string_lossy().into_owned()),
+                    Val::Str(source(set(&bind.directory), "a snapshots folder beside the database file (./snapshots in memory)")),
+                    Val::Str(option("snapshot_directory")),
+                ],
+                vec![
+                    Val::Str("snapshot_project".into()),
+                    Val::Str(ctx.repo.project_id.clone()),
+                    Val::Str(source(set(&bind.project), "the database name")),
+                    Val::Str(option("snapshot_project")),
+                ],
+                vec![
+                    Val::Str("snapshot_branch".into()),
+                    Val::Str(ctx.branch.clone()),
+                    Val::Str(source(set(&bind.branch), "main")),
+                    Val::Str(option("snapshot_branch")),
+                ],
+                vec![
+                    Val::Str("snapshot_lock_timeout".into()),
+                    Val::Str(format!("{}", ctx.lock_timeout.as_secs_f64())),
+                    Val::Str(source(set(&bind.lock_timeout), "30 seconds")),
+                    Val::Str(option("snapshot_lock_timeout")),
+                ],
+                vec![
+                    Val::Str("repository".into()),
+                    Val::Str(ctx.repo.dir.to_string_lossy().into_owned()),
+                    Val::Str("snapshot_directory / snapshot_project".into()),
+                    Val::Str("The folder this connection's snapshots are written to and read from".into()),
+                ],
+            ])
+        })?;
+        Ok(Produce::Rows(rows))
+    }
+}
