@@ -66,8 +66,8 @@ stress: release venv
 demo: release venv
 	@bash examples/demo.sh $(DUCKDB_SHELL) $(abspath $(RELEASE_EXT))
 
-# every benchmark (about 75 minutes), then bench/results.md and bench/results.png from their figures;
-# BENCH_SIZES=1000000,10000000 leaves out the 100M-row table (about 45 minutes)
+# every benchmark (about 90 minutes on a 2-core machine, most of it the 100M-row suite), then
+# bench/results.md and bench/results.png; BENCH_SIZES=1000000,10000000 leaves out 100M rows (about 45 minutes)
 bench: release venv
 	$(PY) -m pip install -q matplotlib==3.9.2
 	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) $(PY) bench/metadata.py

@@ -237,7 +237,7 @@ def main():
     machines = sorted({d["machine"] for d in (suite, read, meta, incr) if d})
     lines = ["# Benchmark results", ""] + machines + [
         "",
-        "`make bench` builds the extension and runs every benchmark (about 35 minutes on this machine),",
+        "`make bench` builds the extension and runs every benchmark (about 90 minutes on this machine),",
         "then this page and its chart. Each figure below is a ratio against DuckDB's built-in doing the same",
         "work in the same run (alternating, several repetitions, medians); the pages linked at the end hold",
         "every time, spread, throughput and peak RSS, and say why each missed target is missed.",
