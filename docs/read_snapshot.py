@@ -32,12 +32,41 @@ def sha256(path):
     return "sha256:" + h.hexdigest()
 
 
+def split_name(name):
+    """`schema.table` as in SQL: parts split at dots outside double quotes, `""` inside quotes is `"`."""
+    parts, part, quoted, i = [], "", False, 0
+    while i < len(name):
+        c = name[i]
+        if c == '"':
+            if quoted and name[i + 1:i + 2] == '"':
+                part += '"'
+                i += 1
+            else:
+                quoted = not quoted
+        elif c == "." and not quoted:
+            parts.append(part)
+            part = ""
+        else:
+            part += c
+        i += 1
+    parts.append(part)
+    return parts
+
+
 def find_table(meta, name):
-    parts = name.split(".")
+    """The entry `name` (`table`, `schema.table` or `catalog.schema.table`) names; names compare
+    case-insensitively, as DuckDB's do."""
+    parts = [p.lower() for p in split_name(name)]
+
+    def named(t, bucket, table):
+        want = parts[-3:]
+        have = [t.get("catalog", meta.get("database", "")).lower(), bucket.lower(), table.lower()][-len(want):]
+        return want == have
+
     for t in meta["tables"]:
-        if (len(parts) == 1 and t["table"] == parts[0]) or (len(parts) == 2 and [t["bucket"], t["table"]] == parts):
+        if named(t, t["bucket"], t["table"]):
             return t
-    gone = [d for d in meta.get("deleted_in_source", []) if name in (d["table"], f"{d['bucket']}.{d['table']}")]
+    gone = [d for d in meta.get("deleted_in_source", []) if named(d, d["bucket"], d["table"])]
     if gone:
         raise LookupError(f"{name} was deleted in the source; its last version is in snapshot {gone[0]['last_snapshot_id']}")
     raise LookupError(f"{name} is not in snapshot {meta['snapshot_id']}")

@@ -248,19 +248,32 @@ def test_listing_columns_read_first_and_last(con):
     con.execute("CREATE TABLE t AS SELECT 1 AS x")
     con.execute("CALL snapshot_create('t', id := 's', description := 'd')")
     cols = [r[0] for r in rows(con, "DESCRIBE FROM snapshots()")]
+    # what a person reads first, first; the description last (the shell keeps the ends); places
+    # and lineage in the middle, never among the last columns
     assert cols[:6] == ["snapshot_id", "created_at", "type", "table_count", "row_count", "size_bytes"]
     assert cols[-1] == "description"
     assert set(cols[6:-1]) == {"bytes_written", "bytes_reused", "parent_id", "pinned", "created_by", "project_id", "branch", "path"}
+    assert not {"path", "project_id", "branch", "parent_id"} & set(cols[-4:])
     tcols = [r[0] for r in rows(con, "DESCRIBE FROM snapshot_tables('*')")]
-    assert tcols[:5] == ["snapshot_id", "schema_name", "table_name", "row_count", "size_bytes"]
-    assert tcols[-3:] == ["file", "columns", "primary_key"]
+    assert tcols[:3] == ["snapshot_id", "schema_name", "table_name"] and tcols[-3:] == ["status", "row_count", "size_bytes"]
+    ccols = [r[0] for r in rows(con, "DESCRIBE FROM snapshot_create('t', id := 's2')")]
+    assert ccols[:3] == ["snapshot_id", "schema_name", "table_name"] and ccols[-3:] == ["status", "row_count", "size_bytes"]
+    hcols = [r[0] for r in rows(con, "DESCRIBE FROM snapshot_history('t')")]
+    assert hcols[:3] == ["snapshot_id", "created_at", "type"] and hcols[-3:] == ["status", "row_count", "row_count_change"]
+    # times to the second, and a time copied from the listing picks the snapshot it shows
+    shown = rows(con, "SELECT created_at FROM snapshots() WHERE snapshot_id = 's'")[0][0]
+    assert shown.microsecond == 0
+    picked = rows(con, f"SELECT snapshot_id FROM snapshot_at(TIMESTAMPTZ '{shown.isoformat()}')")
+    assert picked in ([("s",)], [("s2",)])  # s2 when both were taken within that second
 
 
 def test_listing_columns_in_the_shell(tmp_path):
     rc, out, err = run_shell(f"SET snapshot_directory = '{tmp_path}/s';\nCREATE TABLE t AS SELECT 1 AS x;\n"
                              "CALL snapshot_create('t', id := 's');\nFROM snapshots();", db=str(tmp_path / "x.db"))
     assert rc == 0, err
-    assert list(out[-1][0])[:3] == ["snapshot_id", "created_at", "type"] and list(out[-1][0])[-1] == "description"
+    assert list(out[-1][0])[:6] == ["snapshot_id", "created_at", "type", "table_count", "row_count", "size_bytes"]
+    assert list(out[-1][0])[-1] == "description"
+    assert "." not in out[-1][0]["created_at"]  # no microseconds on the screen
 
 
 def test_settings_show_where_snapshots_go(tmp_path):
@@ -302,3 +315,83 @@ def test_python_reads_results_out_of_the_box(con):
     assert created.tzinfo is not None  # needs pytz
     df = con.execute("FROM snapshots()").fetchdf()  # needs numpy and pandas
     assert list(df["snapshot_id"]) == ["s"]
+
+
+def test_a_database_with_foreign_keys_restores_from_its_own_snapshot(con):
+    con.execute("CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(id INTEGER REFERENCES p(id))")
+    con.execute("INSERT INTO p VALUES (1), (2); INSERT INTO c VALUES (1)")
+    con.execute("CALL snapshot_create('*', id := 'db')")
+    con.execute("INSERT INTO p VALUES (3); INSERT INTO c VALUES (2)")
+    got = rows(con, "SELECT source, row_count FROM snapshot_restore('db', '*') WHERE kind = 'table'")
+    assert got == [("main.p", 2), ("main.c", 1)]
+    assert rows(con, "SELECT list(id ORDER BY id) FROM p UNION ALL SELECT list(id ORDER BY id) FROM c") == [([1, 2],), ([1],)]
+    # a drifted parent is recreated, and so is the table that references it
+    con.execute("ALTER TABLE p ADD COLUMN note VARCHAR")
+    assert rows(con, "SELECT count(*) FROM snapshot_restore('db', '*') WHERE kind = 'table'") == [(2,)]
+    assert rows(con, "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'p'") == [(1,)]
+    # moved into another schema, the key points at the moved parent
+    out = rows(con, "SELECT target FROM snapshot_restore('db', '*', target_schema := 'copy') WHERE kind = 'table'")
+    assert out == [("memory.copy.p",), ("memory.copy.c",)]
+    assert rows(con, "SELECT count(*) FROM copy.c JOIN copy.p USING (id)") == [(1,)]
+    with pytest.raises(duckdb.Error, match="FOREIGN KEY|foreign key"):
+        con.execute("INSERT INTO copy.c VALUES (9)")
+
+
+def test_views_and_names_that_are_not_tables(con):
+    con.execute("CREATE TABLE t AS SELECT 1 AS x; CREATE VIEW v AS SELECT * FROM t")
+    with pytest.raises(duckdb.Error, match="v is a view, not a table"):
+        con.execute("CALL snapshot_create('v')")
+    con.execute("CALL snapshot_create('t', id := 's')")
+    for target, needle in [("x..y", "is not a table name"), ("", "is not a table name"), ("a.b.c.d", "more than three parts")]:
+        with pytest.raises(duckdb.Error, match=needle):
+            con.execute(f"CALL snapshot_restore('s', 't', target := '{target}')")
+    with pytest.raises(duckdb.Error, match="target_schema 'a.b' has two parts; give the database apart"):
+        con.execute("CALL snapshot_restore('s', 't', target_schema := 'a.b')")
+    con.execute("""CALL snapshot_restore('s', 't', target_schema := '"a.b"')""")
+    assert rows(con, 'SELECT x FROM "a.b".t') == [(1,)]
+    assert rows(con, "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '%..%' OR table_name = ''") == [(0,)]
+
+
+def test_diff_of_an_unqualified_name_meaning_two_tables_is_ambiguous(con):
+    con.execute("CREATE SCHEMA sales; CREATE TABLE sales.orders AS SELECT range AS id FROM range(5)")
+    con.execute("CALL snapshot_create('sales.orders', id := 'so')")
+    con.execute("CREATE TABLE main.orders AS SELECT range AS id FROM range(3)")
+    with pytest.raises(duckdb.Error, match="orders is ambiguous: it is sales.orders on one side and main.orders on the other"):
+        con.execute("FROM snapshot_diff('so', 'live', 'orders')")
+    assert rows(con, "SELECT count(*) FROM snapshot_diff('so', 'live', 'sales.orders')") == [(0,)]
+
+
+def test_more_errors_that_guide(con, tmp_path):
+    con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    con.execute("CALL snapshot_create('t', id := 's')")
+    with pytest.raises(duckdb.Error, match="type 'weird' is not a snapshot type; use one of 'manual', 'pre_restore', 'pre_drop'"):
+        con.execute("CALL snapshot_prune(type := 'weird', keep_last := 1)")
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    with pytest.raises(duckdb.Error) as err:
+        con.execute(f"CALL snapshot_export('s', '{blocker}/sub/out')")
+    msg = str(err.value)
+    assert "cannot write the export to" in msg and "snapshot_directory" not in msg, msg
+
+
+def test_the_format_reader_finds_tables_as_sql_names_them(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("read_snapshot", os.path.join(ROOT, "docs", "read_snapshot.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    con = connect(str(tmp_path / "n.duckdb"), snapdir=str(tmp_path / "snaps"))
+    con.execute('CREATE SCHEMA "s.x"; CREATE TABLE "s.x"."a.b" AS SELECT 1 AS v; CREATE TABLE "MyT" AS SELECT 2 AS v')
+    con.execute("CALL snapshot_create('*', id := 'n')")
+    con.close()
+    project = tmp_path / "snaps" / "n"
+    assert mod.read_version(project, "n", '"s.x"."a.b"').to_pylist() == [{"v": 1}]
+    assert mod.read_version(project, "n", "myt").to_pylist() == [{"v": 2}]
+
+
+def test_the_lock_timeout_is_a_number_at_set(con):
+    assert rows(con, "SELECT current_setting('snapshot_lock_timeout')") == [(30.0,)]
+    with pytest.raises(duckdb.Error, match="Could not convert string 'abc' to DOUBLE"):
+        con.execute("SET snapshot_lock_timeout = 'abc'")
+    con.execute("SET snapshot_lock_timeout = 2.5")
+    assert rows(con, "SELECT value, source FROM snapshot_settings() WHERE name = 'snapshot_lock_timeout'") == [("2.5", "SET")]

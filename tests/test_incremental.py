@@ -41,7 +41,9 @@ def test_unchanged_table_references_its_parent(db, tmp_path):
     full = rows(db, "SELECT bytes_written FROM snapshot_create('t', id := 's1')")[0][0]
     status, parent, added, removed, written, reused = rows(db, "SELECT status, parent_id, rows_added, rows_removed, bytes_written, bytes_reused FROM snapshot_create('t', id := 's2')")[0]
     assert (status, parent, added, removed, reused) == ("unchanged", "s1", 0, 0, full)
-    assert written < full / 50  # only the fingerprint index
+    # no data written: only the fingerprint index and its sketch (the parent, a first full copy, had none)
+    assert sorted(os.listdir(tmp_path / "snaps" / "db" / "s2")) == ["main.t.idx", "main.t.sketch", "metadata.json"]
+    assert written == sum(os.path.getsize(tmp_path / "snaps" / "db" / "s2" / f) for f in ("main.t.idx", "main.t.sketch"))
     assert layers(tmp_path, "s2") == [("s1", "base")]
     assert same_in_order(db, "s2")
     assert rows(db, "SELECT parent_id, bytes_reused FROM snapshots() WHERE snapshot_id = 's2'") == [("s1", full)]
@@ -55,7 +57,9 @@ def test_scattered_updates_store_only_the_changed_rows(db, tmp_path):
     changed = rows(db, "SELECT count(*) FROM t WHERE v < 0")[0][0]
     status, parent, added, removed, written, reused = table_info(db, rows(db, "SELECT snapshot_id FROM snapshot_create('t', id := 's3')")[0][0])
     assert (status, parent, added, removed) == ("stored", "s2", changed, changed)
-    assert written < full * 0.05, (written, full)
+    delta = [l for l in json.loads((tmp_path / "snaps" / "db" / "s3" / "metadata.json").read_text())["tables"][0]["layers"] if l["snapshot"] == "s3"]
+    assert [l["kind"] for l in delta] == ["delta"] and delta[0]["size_bytes"] < full * 0.05, (delta, full)
+    assert written < full * 0.25, (written, full)  # the delta, and the index and sketch for the next one
     assert layers(tmp_path, "s3") == [("s1", "base"), ("s3", "delta")]
     assert same_in_order(db, "s3")
     # the delta holds exactly the changed rows

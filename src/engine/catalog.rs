@@ -172,6 +172,25 @@ pub fn resolve_table_or_hint(db: &dyn Sql, database: &str, default_schema: &str,
                 Some([c, s]) => Some((c.clone(), s.clone())),
                 _ => None,
             };
+            let view = match split_qualified(name).as_deref() {
+                Some([v]) => Some((database.to_string(), default_schema.to_string(), v.clone())),
+                Some([s, v]) => Some((database.to_string(), s.clone(), v.clone())),
+                Some([c, s, v]) => Some((c.clone(), s.clone(), v.clone())),
+                _ => None,
+            };
+            if let Some((c, s, v)) = view {
+                let views = db.query(&format!(
+                    "SELECT count(*) FROM duckdb_views() WHERE NOT internal AND lower(database_name) = lower({}) AND lower(schema_name) = lower({}) AND lower(view_name) = lower({})",
+                    literal(&c),
+                    literal(&s),
+                    literal(&v)
+                ))?;
+                if views.scalar().is_some_and(|n| n != "0") {
+                    return Err(Error::Input(format!(
+                        "{shown} is a view, not a table; snapshot the tables it reads (views are kept by '*' and 'schema.*' snapshots)"
+                    )));
+                }
+            }
             if let Some((c, s)) = schema {
                 let found = db.query(&format!(
                     "SELECT schema_name FROM duckdb_schemas() WHERE lower(database_name) = lower({}) AND lower(schema_name) = lower({})",

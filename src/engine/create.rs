@@ -19,6 +19,8 @@ use crate::repo::publish::{publish_dir, sync_file, write_atomic};
 pub const KIND_MANUAL: &str = "manual";
 pub const KIND_PRE_RESTORE: &str = "pre_restore";
 pub const KIND_PRE_DROP: &str = "pre_drop";
+/// Every snapshot type.
+pub const KINDS: [&str; 3] = [KIND_MANUAL, KIND_PRE_RESTORE, KIND_PRE_DROP];
 
 #[derive(Debug, Clone, Default)]
 pub struct CreateRequest {
@@ -207,6 +209,7 @@ fn write_snapshot(
     let mut obsolete = Vec::new();
     for (mut t, w) in written {
         let mut sums = std::collections::HashMap::new();
+        let mut sketch_bytes = 0;
         for f in &w.own_files {
             let path = dir.join(f);
             // the fsync (waiting for write-back) and the checksum (reading from the page
@@ -219,8 +222,9 @@ fn write_snapshot(
             synced?;
             sums.insert(f.clone(), summed?);
             let sketch = crate::engine::fingerprint::sketch_path(&path);
-            if sketch.exists() {
+            if f.ends_with(".idx") && sketch.exists() {
                 sync_file(&sketch)?;
+                sketch_bytes += fs::metadata(&sketch).map(|m| m.len()).unwrap_or(0);
             }
         }
         let mut layers = w.layers;
@@ -233,7 +237,9 @@ fn write_snapshot(
         let newest = layers.last().cloned().expect("a version has a base");
         t.file = newest.file.clone();
         t.checksum = newest.checksum.clone();
-        t.bytes_written = sums.values().map(|(_, n)| n).sum();
+        // data files, the index and its sketch (a cache, removed once a newer version of the
+        // table takes over)
+        t.bytes_written = sums.values().map(|(_, n)| n).sum::<u64>() + sketch_bytes;
         t.bytes_reused = layers.iter().filter(|l| l.snapshot != id).map(|l| l.size_bytes).sum();
         t.size_bytes = if newest.snapshot == id { newest.size_bytes } else { 0 };
         t.row_count = w.row_count;

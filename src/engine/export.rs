@@ -31,9 +31,10 @@ pub fn export(ctx: &Ctx, id: &str, target: &Path) -> Result<Exported> {
         return Err(Error::Input(format!("export target {} already exists and is not empty; choose a new folder", target.display())));
     }
     let parent = target.parent().ok_or_else(|| Error::Input(format!("export target {} has no parent folder", target.display())))?;
-    fs::create_dir_all(parent).map_err(|e| Error::Unwritable { path: parent.to_path_buf(), source: e })?;
+    let unwritable = |e: std::io::Error| Error::Input(format!("cannot write the export to {}: {e}; choose a folder you can write to", target.display()));
+    fs::create_dir_all(parent).map_err(unwritable)?;
     let tmp = parent.join(format!(".snapshot-export-{}-{}", std::process::id(), crate::engine::now_micros()));
-    fs::create_dir(&tmp).map_err(|e| Error::Unwritable { path: parent.to_path_buf(), source: e })?;
+    fs::create_dir(&tmp).map_err(unwritable)?;
     let written = (|| {
         let mut bytes = 0;
         let mut out = m.clone();

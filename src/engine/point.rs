@@ -101,6 +101,12 @@ fn load_id(ctx: &Ctx, id: &str) -> Result<Arc<Manifest>> {
     })
 }
 
+/// When a snapshot was taken, to the second: listings show `created_at` so, and a time copied
+/// from them must pick the snapshot it shows (two snapshots of one second: the newer).
+pub fn taken(m: &Manifest) -> i64 {
+    m.created_at_micros().div_euclid(1_000_000) * 1_000_000
+}
+
 /// Times in messages as DuckDB shows a TIMESTAMPTZ in UTC: `2024-12-11 14:30:22+00`.
 pub fn display_time(micros: i64) -> String {
     // DuckDB's infinite timestamps are the extremes of the range
@@ -140,7 +146,7 @@ pub fn snapshot(ctx: &Ctx, arg: &SnapshotArg) -> Result<Arc<Manifest>> {
     }
     let at = micros(ctx, arg)?.ok_or_else(|| Error::Input("name one snapshot (an id or a point in time), not '*'".into()))?;
     let all = list::manifests(&ctx.repo)?;
-    if let Some(m) = all.iter().find(|m| m.created_at_micros() <= at) {
+    if let Some(m) = all.iter().find(|m| taken(m) <= at) {
         return Ok(m.clone());
     }
     Err(none_before("", at, all.last().map(|m| m.as_ref()), "create one with CALL snapshot_create('*')"))
@@ -182,7 +188,7 @@ pub fn table_at(ctx: &Ctx, arg: &SnapshotArg, table: &str) -> Result<Found> {
     let all = list::manifests(&ctx.repo)?;
     // newest first: the first snapshot at or before `at` that holds the table, unless one
     // taken before it (still at or before `at`) records the table as gone
-    for m in all.iter().filter(|m| m.created_at_micros() <= at) {
+    for m in all.iter().filter(|m| taken(m) <= at) {
         if let Ok(e) = find_entry(m, table) {
             return Ok(Found::Version(m.clone(), e.clone()));
         }
@@ -218,7 +224,7 @@ pub fn scope_snapshot(ctx: &Ctx, at: i64, shape: &Shape) -> Result<Arc<Manifest>
         _ => false,
     };
     let candidates: Vec<Arc<Manifest>> = list::manifests(&ctx.repo)?.into_iter().filter(|m| fits(m)).collect();
-    if let Some(m) = candidates.iter().find(|m| m.created_at_micros() <= at) {
+    if let Some(m) = candidates.iter().find(|m| taken(m) <= at) {
         return Ok(m.clone());
     }
     let (what, how) = match shape {
@@ -235,7 +241,7 @@ pub fn scope_snapshot(ctx: &Ctx, at: i64, shape: &Shape) -> Result<Arc<Manifest>
 /// newest snapshot taken at or before `at` that holds it; a table a newer snapshot (up to
 /// `at`) records as deleted in the source is left out.
 pub fn tables_at(ctx: &Ctx, at: i64, scope: &ScopeSpec) -> Result<Vec<(Arc<Manifest>, TableEntry)>> {
-    let before: Vec<Arc<Manifest>> = list::manifests(&ctx.repo)?.into_iter().filter(|m| m.created_at_micros() <= at).collect();
+    let before: Vec<Arc<Manifest>> = list::manifests(&ctx.repo)?.into_iter().filter(|m| taken(m) <= at).collect();
     let mut out: Vec<(Arc<Manifest>, TableEntry)> = Vec::new();
     let key = |c: &str, s: &str, t: &str| (c.to_lowercase(), s.to_lowercase(), t.to_lowercase());
     for sel in &scope.selectors {

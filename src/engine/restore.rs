@@ -246,7 +246,12 @@ impl Mapping<'_> {
                 printable(target)
             )));
         }
-        let parts = split_qualified(target).unwrap_or_else(|| vec![target.to_string()]);
+        let parts = split_qualified(target).ok_or_else(|| {
+            Error::Input(format!(
+                "target '{}' is not a table name; write table, schema.table or catalog.schema.table (quote names with other characters: '\"my table\"')",
+                printable(target)
+            ))
+        })?;
         Ok(match parts.as_slice() {
             [t] => TableRef { table: t.clone(), ..original },
             [s, t] => TableRef { schema: s.clone(), table: t.clone(), ..original },
@@ -300,7 +305,22 @@ fn check_unqualified(ctx: &Ctx, scope: &ScopeSpec, entries: &[(Arc<Manifest>, Ta
     Ok(())
 }
 
+/// `target_schema :=` names one schema (quoted, it may hold any character).
+fn one_schema(given: &str) -> Result<String> {
+    match split_qualified(given).as_deref() {
+        Some([s]) => Ok(s.clone()),
+        Some([c, s]) => Err(Error::Input(format!(
+            "target_schema '{}' has two parts; give the database apart: target_catalog := '{}', target_schema := '{}'",
+            printable(given),
+            printable(c),
+            printable(s)
+        ))),
+        _ => Err(Error::Input(format!("target_schema '{}' is not a schema name; quote names with other characters: '\"my schema\"'", printable(given)))),
+    }
+}
+
 pub fn restore(ctx: &Ctx, req: &RestoreRequest) -> Result<RestoreOutcome> {
+    let target_schema = req.target_schema.as_deref().map(one_schema).transpose()?;
     let Picked { tables: entries, objects } = pick(ctx, req)?;
     if req.target.is_none() {
         check_unqualified(ctx, &req.scope, &entries)?;
@@ -327,7 +347,7 @@ pub fn restore(ctx: &Ctx, req: &RestoreRequest) -> Result<RestoreOutcome> {
             )));
         }
     }
-    let map = Mapping { ctx, target_schema: req.target_schema.as_deref(), target_catalog: req.target_catalog.as_deref() };
+    let map = Mapping { ctx, target_schema: target_schema.as_deref(), target_catalog: req.target_catalog.as_deref() };
     let targets = entries.iter().map(|(m, e)| map.table(m, e, req.target.as_deref())).collect::<Result<Vec<_>>>()?;
     for (i, t) in targets.iter().enumerate() {
         if targets[..i].contains(t) {
@@ -396,12 +416,16 @@ pub fn restore(ctx: &Ctx, req: &RestoreRequest) -> Result<RestoreOutcome> {
                 Restored { snapshot_id: o.snapshot_id.clone(), kind: o.object.kind.clone(), source, target, row_count: None }
             };
             let mut restored: Vec<Restored> = object_targets.iter().filter(|o| objects::rank(&o.object.kind) < 3).map(object_row).collect();
-            restored.extend(entries.iter().zip(&targets).zip(counts).map(|(((m, e), t), n)| Restored {
-                snapshot_id: m.snapshot_id.clone(),
-                kind: "table".into(),
-                source: format!("{}.{}", catalog::display_part(&e.bucket), catalog::display_part(&e.table)),
-                target: t.full_display(),
-                row_count: Some(n),
+            let order = creation_order(&entries.iter().map(|(_, e)| e).collect::<Vec<_>>());
+            restored.extend(order.into_iter().map(|i| {
+                let ((m, e), t) = (&entries[i], &targets[i]);
+                Restored {
+                    snapshot_id: m.snapshot_id.clone(),
+                    kind: "table".into(),
+                    source: format!("{}.{}", catalog::display_part(&e.bucket), catalog::display_part(&e.table)),
+                    target: t.full_display(),
+                    row_count: Some(counts[i]),
+                }
             }));
             restored.extend(object_targets.iter().filter(|o| objects::rank(&o.object.kind) >= 3).map(object_row));
             Ok(RestoreOutcome { backup_snapshot_id: backup.map(|b| b.snapshot_id), restored })
@@ -518,10 +542,33 @@ fn apply(
         // transaction with uncommitted changes to them makes the restore fail, not lose them.
         let replaces_types = objects.iter().any(|o| o.exists && matches!(o.object.kind.as_str(), objects::SEQUENCE | objects::TYPE));
         let mut in_place = vec![false; entries.len()];
-        for (i, t) in targets.iter().enumerate() {
-            if existing.contains(t) {
+        // tables tied to each other by foreign keys are dropped and recreated together: DuckDB
+        // cannot delete a referenced key in the transaction that deleted its references
+        let refs: Vec<Vec<String>> = entries.iter().map(|(_, e)| referenced_tables(&e.ddl)).collect();
+        let names: Vec<String> = entries.iter().map(|(_, e)| e.table.to_lowercase()).collect();
+        let linked = |i: usize| {
+            refs[i].iter().any(|r| names.iter().enumerate().any(|(j, n)| j != i && *n == r.to_lowercase()))
+                || refs.iter().enumerate().any(|(j, rs)| j != i && rs.iter().any(|r| r.to_lowercase() == names[i]))
+        };
+        for &i in order.iter().rev() {
+            let t = &targets[i];
+            if existing.contains(t) && !linked(i) {
                 delete_rows(db, t)?;
                 in_place[i] = !replaces_types && same_definition(db, &entries[i].1, t)?;
+            }
+        }
+        // a table that references one that is recreated is recreated too (its key points there)
+        loop {
+            let recreated: Vec<String> = (0..entries.len()).filter(|&i| !in_place[i]).map(|i| entries[i].1.table.to_lowercase()).collect();
+            let mut changed = false;
+            for i in 0..entries.len() {
+                if in_place[i] && refs[i].iter().any(|r| recreated.contains(&r.to_lowercase())) {
+                    in_place[i] = false;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
             }
         }
         for &i in order.iter().rev() {
@@ -539,8 +586,9 @@ fn apply(
             create_object(db, o)?;
         }
         let mut counts = vec![0; entries.len()];
+        let moved: Vec<(&TableEntry, &TableRef)> = entries.iter().map(|(_, e)| e).zip(targets).collect();
         for &i in &order {
-            counts[i] = restore_one(ctx, &entries[i].0, &entries[i].1, &targets[i], in_place[i])?;
+            counts[i] = restore_one(ctx, &entries[i].0, &entries[i].1, &targets[i], in_place[i], &moved)?;
         }
         for o in objects.iter().filter(|o| objects::rank(&o.object.kind) >= 4) {
             create_object(db, o)?;
@@ -633,10 +681,11 @@ fn same_definition(db: &dyn Sql, e: &TableEntry, t: &TableRef) -> Result<bool> {
     Ok(ours == theirs && indexes(&e.indexes, renamed.then_some(t.table.as_str()))? == indexes(&live.indexes, None)?)
 }
 
-fn restore_one(ctx: &Ctx, m: &Manifest, e: &TableEntry, t: &TableRef, in_place: bool) -> Result<u64> {
+fn restore_one(ctx: &Ctx, m: &Manifest, e: &TableEntry, t: &TableRef, in_place: bool, moved: &[(&TableEntry, &TableRef)]) -> Result<u64> {
     let db = ctx.db;
     if !in_place {
-        db.exec(&rewrite_create(&e.ddl, &t.sql())?)?;
+        let ddl = retarget_references(&rewrite_create(&e.ddl, &t.sql())?, e, moved);
+        db.exec(&ddl).map_err(|err| create_error(m, e, t, err))?;
     }
     let version = crate::engine::layers::Version::new(&ctx.repo, &e.effective_layers(&m.snapshot_id), &e.schema.columns);
     // a parallel sort by row id: faster here than the single-threaded merge (measured
@@ -678,6 +727,61 @@ fn restore_one(ctx: &Ctx, m: &Manifest, e: &TableEntry, t: &TableRef, in_place: 
         }
     }
     Ok(inserted)
+}
+
+/// What a failed CREATE TABLE means for the user: a name taken in another open transaction,
+/// or an object the table needs (a sequence, a type) that only its schema's restore brings.
+fn create_error(m: &Manifest, e: &TableEntry, t: &TableRef, err: Error) -> Error {
+    let text = err.one_line();
+    if text.contains("write-write conflict") {
+        Error::Input(format!(
+            "cannot create table {}: another open transaction (yours?) created or changed it; COMMIT or ROLLBACK that transaction first",
+            t.display()
+        ))
+    } else if text.contains("does not exist") {
+        Error::Input(format!(
+            "cannot create table {}: {text}; it needs an object of its schema: restore the schema with it, CALL snapshot_restore('{}', '{}.*')",
+            t.display(),
+            m.snapshot_id,
+            catalog::display_part(&e.bucket)
+        ))
+    } else {
+        Error::Input(format!("cannot create table {}: {text}", t.display()))
+    }
+}
+
+/// Foreign keys of a table moved elsewhere (`target_schema`, `target_catalog`) point at the
+/// moved copies of the tables restored with it (DuckDB keeps a key within one schema).
+fn retarget_references(ddl: &str, e: &TableEntry, moved: &[(&TableEntry, &TableRef)]) -> String {
+    let mut out = String::with_capacity(ddl.len());
+    let mut rest = ddl;
+    while let Some(pos) = rest.find(" REFERENCES ") {
+        let head = pos + " REFERENCES ".len();
+        out.push_str(&rest[..head]);
+        let after = &rest[head..];
+        let Some(tail) = skip_qualified(after) else {
+            rest = after;
+            continue;
+        };
+        let name = &after[..after.len() - tail.len()];
+        let parts = split_qualified(name).unwrap_or_default();
+        let target = parts.last().and_then(|last| {
+            moved.iter().find(|(x, _)| {
+                x.table.eq_ignore_ascii_case(last)
+                    && (parts.len() < 2 || x.bucket.eq_ignore_ascii_case(&parts[parts.len() - 2]))
+                    && (parts.len() >= 2 || x.bucket.eq_ignore_ascii_case(&e.bucket))
+            })
+        });
+        match target {
+            Some((x, to)) if to.schema != x.bucket || to.table != x.table => {
+                out.push_str(&format!("{}.{}", ident(&to.schema), ident(&to.table)))
+            }
+            _ => out.push_str(name),
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `CREATE TABLE <old name>(...)` → `CREATE TABLE <new name>(...)`.

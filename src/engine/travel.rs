@@ -72,6 +72,8 @@ struct Side {
     columns: Vec<Column>,
     primary_key: Vec<String>,
     version: Option<Version>,
+    /// `schema.table` the name resolved to on this side.
+    resolved: String,
 }
 
 /// A side of a diff at a snapshot or time; None when the table was gone then.
@@ -87,18 +89,25 @@ fn snapshot_side(ctx: &Ctx, snapshot: &SnapshotArg, table: &str) -> Result<Optio
         columns: e.schema.columns.clone(),
         primary_key: e.schema.primary_key.clone(),
         version: Some(version),
+        resolved: format!("{}.{}", catalog::display_part(&e.bucket), catalog::display_part(&e.table)),
     }))
 }
 
 /// The side of a table that was gone: no rows, the other side's columns.
 fn empty_like(other: &Side) -> Side {
-    Side { sql: format!("SELECT * FROM ({}) WHERE false", other.sql), columns: other.columns.clone(), primary_key: other.primary_key.clone(), version: None }
+    Side {
+        sql: format!("SELECT * FROM ({}) WHERE false", other.sql),
+        columns: other.columns.clone(),
+        primary_key: other.primary_key.clone(),
+        version: None,
+        resolved: other.resolved.clone(),
+    }
 }
 
 fn live_side(ctx: &Ctx, table: &str) -> Result<Side> {
     let t = catalog::resolve_table(ctx.db, &ctx.database, &ctx.schema, table)?;
     let def = catalog::describe(ctx.db, &t)?;
-    Ok(Side { sql: format!("SELECT * FROM {}", t.sql()), columns: def.columns, primary_key: def.primary_key, version: None })
+    Ok(Side { sql: format!("SELECT * FROM {}", t.sql()), columns: def.columns, primary_key: def.primary_key, version: None, resolved: t.display() })
 }
 
 /// Two versions that share their first layers differ only at the row ids the other layers
@@ -157,6 +166,15 @@ pub fn diff_sql(ctx: &Ctx, from: &SnapshotArg, to: &SnapshotArg, table: &str) ->
             )))
         }
     };
+    // an unqualified name that means different tables on the two sides is ambiguous
+    if split_qualified(table).is_some_and(|p| p.len() == 1) && !before.resolved.eq_ignore_ascii_case(&after.resolved) {
+        return Err(Error::Input(format!(
+            "{} is ambiguous: it is {} on one side and {} on the other; qualify it as schema.table",
+            crate::repo::layout::printable(table),
+            before.resolved,
+            after.resolved
+        )));
+    }
     restrict_to_touched(&mut before, &mut after);
     // columns present on both sides, in the newer side's order
     let common: Vec<&Column> = after.columns.iter().filter(|c| before.columns.iter().any(|b| b.name == c.name)).collect();

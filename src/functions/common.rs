@@ -112,76 +112,76 @@ pub fn required_str(arg: Arg, what: &str, pass: &str) -> Result<String> {
     arg.opt_str(what)?.ok_or_else(|| Error::Input(format!("{what} must not be NULL; pass {pass}")))
 }
 
-/// The per-table columns shared by `snapshot_create` and `snapshot_tables`: the table and its
-/// size first, lineage and costs in the middle, the file last.
-pub const TABLE_COLUMNS: [(&str, ColType); 12] = [
-    ("snapshot_id", ColType::Varchar),
-    ("schema_name", ColType::Varchar),
-    ("table_name", ColType::Varchar),
-    ("row_count", ColType::BigInt),
-    ("size_bytes", ColType::BigInt),
-    VERSION_COLUMNS[0],
-    VERSION_COLUMNS[1],
-    VERSION_COLUMNS[2],
-    VERSION_COLUMNS[3],
-    VERSION_COLUMNS[4],
-    VERSION_COLUMNS[5],
-    ("file", ColType::Varchar),
-];
+/// Per-table listings (`snapshot_create`, `snapshot_tables`, `snapshot_history`) put what a
+/// person reads first at the ends — DuckDB's shell keeps the first and last columns when it must
+/// cut: which table first, its status, rows and size last; lineage and costs in the middle.
+pub const TABLE_HEAD: [(&str, ColType); 3] =
+    [("snapshot_id", ColType::Varchar), ("schema_name", ColType::Varchar), ("table_name", ColType::Varchar)];
 
-/// What a table version records about its lineage and cost (snapshot_create,
-/// snapshot_tables, snapshot_history).
-pub const VERSION_COLUMNS: [(&str, ColType); 6] = [
-    ("status", ColType::Varchar),
+/// The lineage and cost of a table version (the middle of a listing).
+pub const LINEAGE_COLUMNS: [(&str, ColType); 5] = [
+    ("parent_id", ColType::Varchar),
     ("rows_added", ColType::BigInt),
     ("rows_removed", ColType::BigInt),
     ("bytes_written", ColType::BigInt),
     ("bytes_reused", ColType::BigInt),
-    ("parent_id", ColType::Varchar),
 ];
 
-/// The values of `VERSION_COLUMNS` for one table version.
-pub fn version_values(t: &TableEntry) -> [Val; 6] {
+pub const TABLE_TAIL: [(&str, ColType); 3] = [("status", ColType::Varchar), ("row_count", ColType::BigInt), ("size_bytes", ColType::BigInt)];
+
+/// `snapshot_create`'s columns (`snapshot_tables` adds `columns` and `primary_key` before the tail).
+pub fn table_columns(extra: &[(&'static str, ColType)]) -> Vec<(&'static str, ColType)> {
+    let mut cols = TABLE_HEAD.to_vec();
+    cols.push(("file", ColType::Varchar));
+    cols.extend(LINEAGE_COLUMNS);
+    cols.extend_from_slice(extra);
+    cols.extend(TABLE_TAIL);
+    cols
+}
+
+/// The values of `LINEAGE_COLUMNS` for one table version.
+pub fn lineage_values(t: &TableEntry) -> [Val; 5] {
     [
-        Val::Str(t.status.clone()),
+        t.parent_id.clone().map(Val::Str).unwrap_or(Val::Null),
         Val::I64(t.rows_added as i64),
         Val::I64(t.rows_removed as i64),
         Val::I64(t.written_bytes() as i64),
         Val::I64(t.bytes_reused as i64),
-        t.parent_id.clone().map(Val::Str).unwrap_or(Val::Null),
     ]
 }
 
-/// The values of `TABLE_COLUMNS` for one table of a snapshot.
-pub fn table_row(m: &Manifest, t: &TableEntry) -> Vec<Val> {
-    let mut row = vec![
-        Val::Str(m.snapshot_id.clone()),
-        Val::Str(t.bucket.clone()),
-        Val::Str(t.table.clone()),
-        Val::I64(t.row_count as i64),
-        Val::I64(t.data_bytes(&m.snapshot_id) as i64),
-    ];
-    row.extend(version_values(t));
-    row.push(Val::Str(t.file.clone()));
+/// The values of `table_columns(extra)` for one table of a snapshot.
+pub fn table_row(m: &Manifest, t: &TableEntry, extra: Vec<Val>) -> Vec<Val> {
+    let mut row = vec![Val::Str(m.snapshot_id.clone()), Val::Str(t.bucket.clone()), Val::Str(t.table.clone()), Val::Str(t.file.clone())];
+    row.extend(lineage_values(t));
+    row.extend(extra);
+    row.extend([Val::Str(t.status.clone()), Val::I64(t.row_count as i64), Val::I64(t.data_bytes(&m.snapshot_id) as i64)]);
     row
 }
 
-/// The values of `TABLE_COLUMNS` for a table that was gone when the snapshot was taken.
-pub fn deleted_row(m: &Manifest, d: &crate::repo::manifest::DeletedTable) -> Vec<Val> {
-    vec![
+/// The values of `table_columns(extra)` for a table that was gone when the snapshot was taken
+/// (`parent_id`: the last snapshot holding it).
+pub fn deleted_row(m: &Manifest, d: &crate::repo::manifest::DeletedTable, extra: Vec<Val>) -> Vec<Val> {
+    let mut row = vec![
         Val::Str(m.snapshot_id.clone()),
         Val::Str(d.bucket.clone()),
         Val::Str(d.table.clone()),
-        Val::I64(0),
-        Val::I64(0),
-        Val::Str("deleted_in_source".into()),
+        Val::Null,
+        Val::Str(d.last_snapshot_id.clone()),
         Val::I64(0),
         Val::I64(d.row_count as i64),
         Val::I64(0),
         Val::I64(0),
-        Val::Str(d.last_snapshot_id.clone()),
-        Val::Null,
-    ]
+    ];
+    row.extend(extra);
+    row.extend([Val::Str("deleted_in_source".into()), Val::I64(0), Val::I64(0)]);
+    row
+}
+
+/// A time as listings show it: to the second (a point-in-time argument compares at the same
+/// precision, so a time copied from a listing picks the snapshot it shows).
+pub fn listed_time(micros: i64) -> Val {
+    Val::TimestampTz(micros.div_euclid(1_000_000) * 1_000_000)
 }
 
 /// A streaming query on a pooled reader connection; the connection goes back when the

@@ -7,7 +7,7 @@ use crate::engine::create::{create, CreateRequest, KIND_MANUAL};
 use crate::engine::scope::{ScopeSpec, Selector};
 use crate::engine::Settings;
 use crate::error::{Error, Result};
-use crate::functions::common::{scope_arg, settings, table_row, with_ctx, with_ctx_light, TABLE_COLUMNS};
+use crate::functions::common::{scope_arg, settings, table_columns, table_row, with_ctx, with_ctx_light};
 use crate::host::session::Host;
 use crate::host::table_fn::{Arg, BindArgs, ParamType, Produce, Schema, TableFn};
 
@@ -91,12 +91,12 @@ impl TableFn for SnapshotCreate {
         }
         let settings = settings(args);
         uncommitted_tables(args, &settings, &req.scope)?;
-        let schema = Schema::Simple(TABLE_COLUMNS.to_vec());
+        let schema = Schema::Simple(table_columns(&[]));
         Ok((Bind { settings, req }, schema))
     }
 
     fn produce(host: &Arc<Host>, bind: &Bind, _columns: &[usize]) -> Result<Produce> {
         let m = with_ctx(host, &bind.settings, |ctx| create(ctx, &bind.req))?;
-        Ok(Produce::Rows(m.tables.iter().map(|t| table_row(&m, t)).collect()))
+        Ok(Produce::Rows(m.tables.iter().map(|t| table_row(&m, t, Vec::new())).collect()))
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::engine::travel::history;
 use crate::engine::Settings;
 use crate::error::Result;
-use crate::functions::common::{required_str, settings, version_values, with_ctx_light, VERSION_COLUMNS};
+use crate::functions::common::{lineage_values, listed_time, required_str, settings, with_ctx_light, LINEAGE_COLUMNS};
 use crate::host::session::Host;
 use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
 
@@ -25,17 +25,21 @@ impl TableFn for SnapshotHistory {
 
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
         let table = required_str(args.positional(0), "the table name", "a table name such as 'main.orders'")?;
+        // when and which first, status and rows last, lineage and costs in the middle
         let mut columns = vec![
             ("snapshot_id", ColType::Varchar),
             ("created_at", ColType::TimestampTz),
             ("type", ColType::Varchar),
             ("schema_name", ColType::Varchar),
             ("table_name", ColType::Varchar),
-            ("row_count", ColType::BigInt),
-            ("size_bytes", ColType::BigInt),
-            ("row_count_change", ColType::BigInt),
         ];
-        columns.extend(VERSION_COLUMNS);
+        columns.extend(LINEAGE_COLUMNS);
+        columns.extend([
+            ("size_bytes", ColType::BigInt),
+            ("status", ColType::Varchar),
+            ("row_count", ColType::BigInt),
+            ("row_count_change", ColType::BigInt),
+        ]);
         let schema = Schema::Simple(columns);
         Ok((Bind { settings: settings(args), table }, schema))
     }
@@ -48,15 +52,13 @@ impl TableFn for SnapshotHistory {
             let change = found.get(i + 1).map(|(_, prev)| Val::I64(e.row_count as i64 - prev.row_count as i64)).unwrap_or(Val::Null);
             let mut row = vec![
                 Val::Str(m.snapshot_id.clone()),
-                Val::TimestampTz(m.created_at_micros()),
+                listed_time(m.created_at_micros()),
                 Val::Str(m.kind.clone()),
                 Val::Str(e.bucket.clone()),
                 Val::Str(e.table.clone()),
-                Val::I64(e.row_count as i64),
-                Val::I64(e.data_bytes(&m.snapshot_id) as i64),
-                change,
             ];
-            row.extend(version_values(e));
+            row.extend(lineage_values(e));
+            row.extend([Val::I64(e.data_bytes(&m.snapshot_id) as i64), Val::Str(e.status.clone()), Val::I64(e.row_count as i64), change]);
             rows.push(row);
         }
         Ok(Produce::Rows(rows))

@@ -85,7 +85,16 @@ impl TableFn for SnapshotPrune {
             keep_monthly: args.named("keep_monthly").opt_count("keep_monthly")?,
             keep_yearly: args.named("keep_yearly").opt_count("keep_yearly")?,
             older_than: cutoff(args, args.named("older_than"))?,
-            kind: args.named("type").opt_str("type")?,
+            kind: match args.named("type").opt_str("type")? {
+                Some(k) if !crate::engine::create::KINDS.contains(&k.as_str()) => {
+                    return Err(crate::error::Error::Input(format!(
+                        "type '{}' is not a snapshot type; use one of {}",
+                        crate::repo::layout::printable(&k),
+                        crate::engine::create::KINDS.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ")
+                    )))
+                }
+                other => other,
+            },
             dry_run: args.named("dry_run").opt_bool("dry_run")?.unwrap_or(false),
         };
         let schema = Schema::Simple(vec![
@@ -106,7 +115,7 @@ impl TableFn for SnapshotPrune {
                 .map(|d| {
                     vec![
                         Val::Str(d.snapshot_id),
-                        Val::TimestampTz(d.created_at),
+                        crate::functions::common::listed_time(d.created_at),
                         Val::Str(if d.keep { "keep" } else { "delete" }.into()),
                         Val::StrList(d.reasons),
                         Val::I64(if d.keep { 0 } else { d.bytes as i64 }),

@@ -59,7 +59,8 @@ impl TableFn for SnapshotSettings {
                 vec![
                     Val::Str("snapshot_lock_timeout".into()),
                     Val::Str(format!("{}", ctx.lock_timeout.as_secs_f64())),
-                    Val::Str(source(set(&bind.lock_timeout), "30 seconds")),
+                    // a number option reads back its default: SET means another value
+                    Val::Str(source(ctx.lock_timeout != crate::engine::DEFAULT_LOCK_TIMEOUT, "30 seconds")),
                     Val::Str(option("snapshot_lock_timeout")),
                 ],
                 vec![

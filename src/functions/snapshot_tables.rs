@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::engine::point::{self, SnapshotArg};
 use crate::engine::Settings;
 use crate::error::Result;
-use crate::functions::common::{settings, snapshot_arg, table_row, with_ctx_light, Accepts, TABLE_COLUMNS};
+use crate::functions::common::{deleted_row, settings, snapshot_arg, table_columns, table_row, with_ctx_light, Accepts};
 use crate::engine::list::manifests as list_manifests;
 use crate::host::session::Host;
 use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
@@ -27,9 +27,7 @@ impl TableFn for SnapshotTables {
 
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
         let snapshot = snapshot_arg(args.positional(0), "the snapshot", Accepts { all: true, live: false })?;
-        let mut columns = TABLE_COLUMNS.to_vec();
-        columns.extend([("columns", ColType::NameTypeList), ("primary_key", ColType::VarcharList)]);
-        let schema = Schema::Simple(columns);
+        let schema = Schema::Simple(table_columns(&[("columns", ColType::NameTypeList), ("primary_key", ColType::VarcharList)]));
         Ok((Bind { settings: settings(args), snapshot }, schema))
     }
 
@@ -41,16 +39,11 @@ impl TableFn for SnapshotTables {
         let mut rows = Vec::new();
         for m in manifests {
             for t in &m.tables {
-                let mut row = table_row(&m, t);
-                row.push(Val::NameTypeList(t.schema.columns.iter().map(|c| (c.name.clone(), c.ty.clone())).collect()));
-                row.push(Val::StrList(t.schema.primary_key.clone()));
-                rows.push(row);
+                let columns = Val::NameTypeList(t.schema.columns.iter().map(|c| (c.name.clone(), c.ty.clone())).collect());
+                rows.push(table_row(&m, t, vec![columns, Val::StrList(t.schema.primary_key.clone())]));
             }
             for d in &m.deleted_in_source {
-                let mut row = crate::functions::common::deleted_row(&m, d);
-                row.push(Val::Null);
-                row.push(Val::Null);
-                rows.push(row);
+                rows.push(deleted_row(&m, d, vec![Val::Null, Val::Null]));
             }
         }
         Ok(Produce::Rows(rows))

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::engine::Settings;
 use crate::error::Result;
-use crate::functions::common::{settings, with_ctx_light};
+use crate::functions::common::{listed_time, settings, with_ctx_light};
 use crate::host::session::Host;
 use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
 use crate::engine::list::manifests as list_manifests;
@@ -13,8 +13,9 @@ use crate::repo::manifest::Manifest;
 
 pub struct Snapshots;
 
-/// The columns of `snapshots()` (and `snapshot_at`): what a person reads first comes first
-/// (and the description last, where DuckDB's shell keeps it when it must cut columns).
+/// The columns of `snapshots()` (and `snapshot_at`): what a person reads first comes first —
+/// which snapshot, when, what kind, how much — and the description last (DuckDB's shell keeps
+/// the first and last columns when it must cut); places and lineage in the middle.
 pub const SNAPSHOT_COLUMNS: [(&str, ColType); 15] = [
     ("snapshot_id", ColType::Varchar),
     ("created_at", ColType::TimestampTz),
@@ -22,19 +23,19 @@ pub const SNAPSHOT_COLUMNS: [(&str, ColType); 15] = [
     ("table_count", ColType::BigInt),
     ("row_count", ColType::BigInt),
     ("size_bytes", ColType::BigInt),
-    ("bytes_written", ColType::BigInt),
-    ("bytes_reused", ColType::BigInt),
+    ("path", ColType::Varchar),
+    ("project_id", ColType::Varchar),
+    ("branch", ColType::Varchar),
     ("parent_id", ColType::Varchar),
     ("pinned", ColType::Boolean),
     ("created_by", ColType::Varchar),
-    ("project_id", ColType::Varchar),
-    ("branch", ColType::Varchar),
-    ("path", ColType::Varchar),
+    ("bytes_written", ColType::BigInt),
+    ("bytes_reused", ColType::BigInt),
     ("description", ColType::Varchar),
 ];
 
 /// Index of `pinned` in `SNAPSHOT_COLUMNS`: the one value that costs a file-system look-up.
-const PINNED: usize = 9;
+const PINNED: usize = 10;
 
 /// The values of `SNAPSHOT_COLUMNS` for one snapshot; `pinned` is looked up only when
 /// `with_pin` (the query reads that column).
@@ -42,19 +43,19 @@ pub fn snapshot_row(repo: &Repo, m: &Manifest, with_pin: bool) -> Vec<Val> {
     let path = repo.snapshot_dir(&m.snapshot_id).to_string_lossy().into_owned();
     vec![
         Val::Str(m.snapshot_id.clone()),
-        Val::TimestampTz(m.created_at_micros()),
+        listed_time(m.created_at_micros()),
         Val::Str(m.kind.clone()),
         Val::I64(m.tables.len() as i64),
         Val::I64(m.row_count() as i64),
         Val::I64(m.size_bytes() as i64),
-        Val::I64(m.bytes_written() as i64),
-        Val::I64(m.bytes_reused() as i64),
+        Val::Str(path),
+        Val::Str(m.project_id.clone()),
+        Val::Str(m.branch.clone()),
         m.parent_id.clone().map(Val::Str).unwrap_or(Val::Null),
         if with_pin { Val::Bool(crate::repo::pin::is_pinned(repo, &m.snapshot_id)) } else { Val::Null },
         Val::Str(m.created_by.clone()),
-        Val::Str(m.project_id.clone()),
-        Val::Str(m.branch.clone()),
-        Val::Str(path),
+        Val::I64(m.bytes_written() as i64),
+        Val::I64(m.bytes_reused() as i64),
         m.description.clone().map(Val::Str).unwrap_or(Val::Null),
     ]
 }

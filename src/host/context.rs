@@ -36,7 +36,7 @@ impl ClientContext {
             let mut scope: ffi::duckdb_config_option_scope = 0;
             let v = ffi::duckdb_client_context_get_config_option(self.0, c.as_ptr(), &mut scope);
             match Arg::from_value(v) {
-                Arg::Str(s) => Some(s),
+                Arg::Str(s) | Arg::Other(s) => Some(s),
                 Arg::Int(n) => Some(n.to_string()),
                 Arg::Bool(b) => Some(b.to_string()),
                 _ => None,
@@ -55,8 +55,9 @@ impl ClientContext {
                 return false;
             }
             let mut entry = ffi::duckdb_catalog_get_entry(cat, self.0, ffi::duckdb_catalog_entry_type_DUCKDB_CATALOG_ENTRY_TYPE_TABLE, s.as_ptr(), t.as_ptr());
-            let found = !entry.is_null();
-            if found {
+            // views share the tables' namespace: only a table counts
+            let found = !entry.is_null() && ffi::duckdb_catalog_entry_get_type(entry) == ffi::duckdb_catalog_entry_type_DUCKDB_CATALOG_ENTRY_TYPE_TABLE;
+            if !entry.is_null() {
                 ffi::duckdb_destroy_catalog_entry(&mut entry);
             }
             ffi::duckdb_destroy_catalog(&mut cat);

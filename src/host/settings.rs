@@ -27,11 +27,17 @@ pub fn register(conn: ffi::duckdb_connection) -> Result<()> {
             let c_desc = CString::new(*description).unwrap();
             ffi::duckdb_config_option_set_name(opt, c_name.as_ptr());
             ffi::duckdb_config_option_set_description(opt, c_desc.as_ptr());
-            let mut ty = ffi::duckdb_create_logical_type(ffi::DUCKDB_TYPE_DUCKDB_TYPE_VARCHAR);
+            // the lock timeout is a number of seconds: DuckDB refuses anything else at SET
+            let numeric = *name == "snapshot_lock_timeout";
+            let mut ty = ffi::duckdb_create_logical_type(if numeric { ffi::DUCKDB_TYPE_DUCKDB_TYPE_DOUBLE } else { ffi::DUCKDB_TYPE_DUCKDB_TYPE_VARCHAR });
             ffi::duckdb_config_option_set_type(opt, ty);
             ffi::duckdb_destroy_logical_type(&mut ty);
             let empty = CString::new("").unwrap();
-            let mut default = ffi::duckdb_create_varchar(empty.as_ptr());
+            let mut default = if numeric {
+                ffi::duckdb_create_double(crate::engine::DEFAULT_LOCK_TIMEOUT.as_secs_f64())
+            } else {
+                ffi::duckdb_create_varchar(empty.as_ptr())
+            };
             ffi::duckdb_config_option_set_default_value(opt, default);
             ffi::duckdb_destroy_value(&mut default);
             let rc = ffi::duckdb_register_config_option(conn, opt);
