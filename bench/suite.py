@@ -173,8 +173,8 @@ Figures of the run of f1f426f; this machine ran 1.4-1.8x slower throughout than 
   the first read of a file in a process verifies its SHA-256 before any row (about 0.3 s per
   234 MB), which a one-column or filtered read of a big file cannot hide (4x and more). The targets
   for reading the past are for a process that has read the file before: bench/results-read.md
-  (FROM 't@id' 1.04x / 1.05x / 1.20x of read_parquet for a full scan, one column and a 0.2% range
-  filter; read_snapshot 1.38x / 1.68x).
+  (FROM 't@id' 1.02x / 1.06x / 1.31x of read_parquet for a full scan, one column and a 0.2% range
+  filter, 1.04x / 1.05x / 1.20x the run before; read_snapshot 1.39x / 1.55x).
 - **read_snapshot vs read_parquet (target 1.25x), missed**: a C API v1 table function gets neither
   filter pushdown nor batch indexes, and its rows must come from a query of its own on a reader
   connection: each chunk is copied once into that query's result buffer before DuckDB sees it (perf:
