@@ -33,13 +33,16 @@ $(VENV)/.installed: Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet duckdb==$(DUCKDB_VERSION) duckdb-cli==$(DUCKDB_CLI_VERSION) pytest==8.3.5 \
-		pytz==2025.2 numpy==2.2.6 pandas==2.2.3 pyarrow==21.0.0
+		pytz==2025.2 numpy==2.2.6 pandas==2.2.3 pyarrow==21.0.0 \
+		'moto[server]==5.2.5' boto3==1.44.8 botocore==1.44.8
 	touch $@
 
 venv: $(VENV)/.installed
 
 # pytz, numpy and pandas: what Python needs to fetch TIMESTAMPTZ columns and .fetchdf() results;
 # pyarrow: docs/read_snapshot.py, the format's reader without DuckDB
+# moto[server], boto3, botocore: tests/s3server.py, a local S3-compatible server (moto in a
+# subprocess) and a fault-injecting proxy for the S3 tests
 
 # the real shell binary shipped inside the duckdb-cli wheel
 DUCKDB_SHELL = $(shell $(PY) -c 'import duckdb_cli, os; print(os.path.join(os.path.dirname(duckdb_cli.__file__), "duckdb"))')

@@ -46,6 +46,10 @@ pub enum Error {
     #[error("snapshot repository {path} is locked by another writer; gave up after {secs} s, try again later")]
     LockTimeout { path: PathBuf, secs: u64 },
 
+    /// An object-store operation that failed after its retries.
+    #[error("{action} {url} failed: {why}; {todo}")]
+    Remote { action: String, url: String, why: String, todo: String },
+
     #[error("{0}")]
     Input(String),
 

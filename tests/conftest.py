@@ -7,6 +7,9 @@ import subprocess
 import duckdb
 import pytest
 
+# the S3 fixtures (s3_server, s3, s3_own, s3_proxy): a local moto server and a fault-injecting proxy
+from s3server import s3, s3_own, s3_proxy, s3_server  # noqa: F401
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXT = os.environ.get("SNAPSHOT_EXTENSION", os.path.join(ROOT, "build/release/snapshot.duckdb_extension"))
 

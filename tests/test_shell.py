@@ -59,7 +59,11 @@ def test_shell_errors_are_one_line_and_change_nothing(tmp_path):
 def test_shell_settings_are_real_options(tmp_path):
     rc, out, err = run_shell("SELECT name, value FROM duckdb_settings() WHERE name LIKE 'snapshot_%' ORDER BY name;")
     assert rc == 0, err
-    assert [r["name"] for r in out[0]] == ["snapshot_branch", "snapshot_directory", "snapshot_lock_timeout", "snapshot_project"]
+    assert [r["name"] for r in out[0]] == [
+        "snapshot_branch", "snapshot_cache_directory", "snapshot_cache_size", "snapshot_directory", "snapshot_lock_timeout",
+        "snapshot_project", "snapshot_s3_access_key_id", "snapshot_s3_endpoint", "snapshot_s3_region",
+        "snapshot_s3_secret_access_key", "snapshot_s3_session_token", "snapshot_s3_url_style", "snapshot_s3_use_ssl",
+    ]
 
 
 def test_readme_demo_runs(tmp_path):

@@ -11,9 +11,9 @@ use crate::engine::sql::ident;
 use crate::engine::verify::file_checksum;
 use crate::engine::{now_micros, os_user, Ctx};
 use crate::error::{Error, Result};
-use crate::repo::layout::{table_file_name, validate_id, METADATA_FILE, TMP_PREFIX};
-use crate::repo::manifest::{format_timestamp, id_stamp, Manifest, Scope, TableEntry, TableSchema, FORMAT_VERSION};
-use crate::repo::publish::{publish_dir, sync_file, write_atomic};
+use crate::repo::layout::{table_file_name, validate_id, METADATA_FILE};
+use crate::repo::manifest::{format_timestamp, id_stamp, FileRef, Manifest, Scope, TableEntry, TableSchema, FORMAT_VERSION};
+use crate::repo::publish::{sync_file, write_atomic};
 
 /// Snapshot types written by this extension.
 pub const KIND_MANUAL: &str = "manual";
@@ -109,7 +109,7 @@ pub fn create(ctx: &Ctx, req: &CreateRequest) -> Result<Manifest> {
 }
 
 pub fn ensure_repo_dir(ctx: &Ctx) -> Result<()> {
-    fs::create_dir_all(&ctx.repo.dir).map_err(|e| Error::Unwritable { path: ctx.repo.dir.clone(), source: e })
+    ctx.repo.ensure()
 }
 
 /// Creates a snapshot of `targets`; the caller holds the repository lock.
@@ -121,40 +121,37 @@ pub fn create_locked(ctx: &Ctx, req: &CreateRequest, targets: &[TableRef], mut s
     }
     let now = now_micros();
     let id = choose_id(ctx, req, now)?;
-    let tmp = ctx.repo.dir.join(format!("{TMP_PREFIX}{id}-{}-{now}", std::process::id()));
-    fs::create_dir(&tmp).map_err(|e| Error::Unwritable { path: ctx.repo.dir.clone(), source: e })?;
-    let written = write_snapshot(ctx, req, targets, &id, &tmp, now, scope)
-        .and_then(|(m, obsolete)| publish_dir(&tmp, &ctx.repo.snapshot_dir(&id)).map(|_| (m, obsolete)));
-    match written {
-        Ok((m, obsolete)) => {
-            // sketches are caches for the newest version of a table only
-            for p in obsolete {
-                let _ = fs::remove_file(p);
-            }
-            Ok(m)
-        }
+    let staging = ctx.repo.stage(&id, now)?;
+    let (m, obsolete) = match write_snapshot(ctx, req, targets, &id, &staging.dir, now, scope) {
+        Ok(written) => written,
         Err(e) => {
-            let _ = fs::remove_dir_all(&tmp);
-            Err(e)
+            ctx.repo.discard(staging);
+            return Err(e);
         }
+    };
+    ctx.repo.publish(staging, &id)?;
+    // sketches are caches for the newest version of a table only
+    for f in obsolete {
+        ctx.repo.remove_file(&f.snapshot, &f.file);
     }
+    Ok(m)
 }
 
 fn choose_id(ctx: &Ctx, req: &CreateRequest, now: i64) -> Result<String> {
     if let Some(id) = &req.id {
         validate_id(id)?;
-        if ctx.repo.snapshot_dir(id).exists() {
+        if ctx.repo.folder_exists(id)? {
             return Err(Error::DuplicateId { id: id.clone(), repo: ctx.repo.dir.clone() });
         }
         return Ok(id.clone());
     }
     let base = format!("{}_{}", req.id_prefix, id_stamp(now));
-    if !ctx.repo.snapshot_dir(&base).exists() {
+    if !ctx.repo.folder_exists(&base)? {
         return Ok(base);
     }
     for n in 2.. {
         let candidate = format!("{base}_{n}");
-        if !ctx.repo.snapshot_dir(&candidate).exists() {
+        if !ctx.repo.folder_exists(&candidate)? {
             return Ok(candidate);
         }
     }
@@ -169,7 +166,7 @@ fn write_snapshot(
     dir: &Path,
     now: i64,
     scope: Scope,
-) -> Result<(Manifest, Vec<std::path::PathBuf>)> {
+) -> Result<(Manifest, Vec<FileRef>)> {
     let db = ctx.db;
     let started = std::time::Instant::now();
     let duckdb_version = db.query("SELECT version()")?.scalar().unwrap_or("unknown").to_string();
@@ -249,7 +246,7 @@ fn write_snapshot(
         t.rows_removed = w.rows_removed;
         t.index = w.index;
         t.layers = layers;
-        obsolete.extend(w.obsolete_sketch.filter(|p| !p.starts_with(dir)));
+        obsolete.extend(w.obsolete_sketch.filter(|f| f.snapshot != id));
         tables.push(t);
     }
     crate::engine::trace("files synced and checksummed", started);

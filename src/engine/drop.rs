@@ -2,17 +2,14 @@
 //! drop: snapshot the table as `pre_drop`, then DROP TABLE). A snapshot is unpublished by
 //! one atomic rename before its files are removed, so a crash never leaves it half listed.
 
-use std::fs;
-
 use crate::engine::catalog;
 use crate::engine::create::{create_locked, ensure_repo_dir, CreateRequest, KIND_PRE_DROP};
-use crate::engine::{now_micros, Ctx};
+use crate::engine::Ctx;
 use crate::error::{Error, Result};
 use std::collections::{HashMap, HashSet};
 
-use crate::repo::layout::{validate_id, DEL_PREFIX, METADATA_FILE, RETIRED_FILE};
+use crate::repo::layout::{validate_id, METADATA_FILE, RETIRED_FILE};
 use crate::repo::manifest;
-use crate::repo::publish::sync_dir;
 
 /// What dropping one snapshot did (or, planned, will do) to the repository.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -29,11 +26,11 @@ pub struct Dropped {
 
 pub fn drop_snapshot(ctx: &Ctx, id: &str) -> Result<Dropped> {
     validate_id(id)?;
-    if !ctx.repo.exists(id) {
+    if !ctx.repo.exists(id)? {
         return Err(Error::SnapshotNotFound { id: id.to_string(), repo: ctx.repo.dir.clone() });
     }
     let _lock = ctx.lock()?;
-    if crate::repo::pin::is_pinned(&ctx.repo, id) {
+    if ctx.repo.is_pinned(id) {
         return Err(Error::Input(format!("snapshot '{id}' is pinned; unpin it first with CALL snapshot_unpin('{id}')")));
     }
     drop_locked(ctx, id)
@@ -101,14 +98,7 @@ struct DropPlan {
 }
 
 fn folder_files(repo: &crate::repo::layout::Repo, id: &str) -> Result<Vec<(String, u64)>> {
-    let dir = repo.snapshot_dir(id);
-    let mut out = Vec::new();
-    for e in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?.filter_map(|e| e.ok()) {
-        let size = e.metadata().map(|m| if m.is_dir() { 0 } else { m.len() }).unwrap_or(0);
-        out.push((e.file_name().to_string_lossy().into_owned(), size));
-    }
-    out.sort();
-    Ok(out)
+    repo.folder_files(id)
 }
 
 fn plan_drops(repo: &crate::repo::layout::Repo, ids: &[String]) -> Result<DropPlan> {
@@ -127,7 +117,7 @@ fn plan_drops(repo: &crate::repo::layout::Repo, ids: &[String]) -> Result<DropPl
     }
     // folders of earlier drops, with what is left in them
     let mut retired: Vec<(String, Vec<(String, u64)>)> = Vec::new();
-    for id in retired_ids(repo) {
+    for id in repo.retired_ids()? {
         retired.push((id.clone(), folder_files(repo, &id)?));
     }
     let mut steps = Vec::with_capacity(ids.len());
@@ -190,27 +180,9 @@ fn plan_drops(repo: &crate::repo::layout::Repo, ids: &[String]) -> Result<DropPl
 fn execute(ctx: &Ctx, actions: &[Action]) -> Result<()> {
     for a in actions {
         match a {
-            Action::Retire { id, remove } => {
-                let dir = ctx.repo.snapshot_dir(id);
-                fs::rename(dir.join(METADATA_FILE), dir.join(RETIRED_FILE)).map_err(|e| Error::Unwritable { path: dir.clone(), source: e })?;
-                sync_dir(&dir)?;
-                remove_files(&dir, remove)?;
-            }
-            Action::Trim { id, remove } => remove_files(&ctx.repo.snapshot_dir(id), remove)?,
-            Action::Delete { id } => delete_folder(ctx, id)?,
-        }
-    }
-    Ok(())
-}
-
-fn remove_files(dir: &std::path::Path, names: &[String]) -> Result<()> {
-    for name in names {
-        let path = dir.join(name);
-        let removed = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
-        match removed {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(&path, e)),
+            Action::Retire { id, remove } => ctx.repo.retire(id, remove)?,
+            Action::Trim { id, remove } => ctx.repo.remove_files(id, remove)?,
+            Action::Delete { id } => ctx.repo.delete_folder(id)?,
         }
     }
     Ok(())
@@ -224,7 +196,7 @@ pub fn preview_drops(ctx: &Ctx, ids: &[String]) -> Result<Vec<Dropped>> {
 /// Drops `ids` in order (the caller holds the repository lock); what each step did.
 pub fn drop_all_locked(ctx: &Ctx, ids: &[String]) -> Result<Vec<Dropped>> {
     for id in ids {
-        if !ctx.repo.exists(id) {
+        if !ctx.repo.exists(id)? {
             return Err(Error::SnapshotNotFound { id: id.clone(), repo: ctx.repo.dir.clone() });
         }
     }
@@ -242,29 +214,6 @@ pub fn drop_all_locked(ctx: &Ctx, ids: &[String]) -> Result<Vec<Dropped>> {
 /// it is no longer listed) and removed once nothing references it.
 pub fn drop_locked(ctx: &Ctx, id: &str) -> Result<Dropped> {
     Ok(drop_all_locked(ctx, &[id.to_string()])?.pop().expect("one step per id"))
-}
-
-/// Folders of dropped snapshots kept for their shared files.
-pub fn retired_ids(repo: &crate::repo::layout::Repo) -> Vec<String> {
-    let Ok(entries) = fs::read_dir(&repo.dir) else { return Vec::new() };
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().map(str::to_string))
-        .filter(|n| validate_id(n).is_ok())
-        .filter(|n| {
-            let d = repo.snapshot_dir(n);
-            d.join(RETIRED_FILE).is_file() && !d.join(METADATA_FILE).exists()
-        })
-        .collect()
-}
-
-/// Removes a whole snapshot folder: renamed away first, so it vanishes atomically.
-fn delete_folder(ctx: &Ctx, id: &str) -> Result<()> {
-    let dir = ctx.repo.snapshot_dir(id);
-    let doomed = ctx.repo.dir.join(format!("{DEL_PREFIX}{id}-{}-{}", std::process::id(), now_micros()));
-    fs::rename(&dir, &doomed).map_err(|e| Error::Unwritable { path: ctx.repo.dir.clone(), source: e })?;
-    sync_dir(&ctx.repo.dir)?;
-    fs::remove_dir_all(&doomed).map_err(|e| Error::io(&doomed, e))
 }
 
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@
 //! up, or changed too much, is stored whole.
 
 use std::collections::HashMap;
-use std::fs;
+
 use std::path::Path;
 
 use crate::engine::sql::{ident, Sql};
@@ -545,15 +545,24 @@ pub fn sketch_path(index_path: &Path) -> std::path::PathBuf {
     index_path.with_extension("sketch")
 }
 
-/// Loads an index (and its sketch when present), or None when missing, unreadable or
+/// The sketch file that goes with a stored index.
+pub fn sketch_ref(index: &crate::repo::manifest::FileRef) -> crate::repo::manifest::FileRef {
+    crate::repo::manifest::FileRef {
+        snapshot: index.snapshot.clone(),
+        file: format!("{}.sketch", index.file.strip_suffix(".idx").unwrap_or(&index.file)),
+    }
+}
+
+/// Loads a stored index (and its sketch when present), or None when missing, unreadable or
 /// computed by another recipe or DuckDB version.
-pub fn load(index_path: &Path, hash_id: &str) -> Option<Fingerprint> {
-    let mut fp = decode_index(&fs::read(index_path).ok()?)?;
+pub fn load(repo: &crate::repo::layout::Repo, index: &crate::repo::manifest::FileRef, hash_id: &str) -> Option<Fingerprint> {
+    let mut fp = decode_index(&repo.read_small(&index.snapshot, &index.file)?)?;
     if fp.hash_id != hash_id {
         return None;
     }
-    fp.sketch = fs::read(sketch_path(index_path))
-        .ok()
+    let sketch = sketch_ref(index);
+    fp.sketch = repo
+        .read_small(&sketch.snapshot, &sketch.file)
         .and_then(|b| decode_sketch(&b, hash_id))
         .filter(|s| s.cells.len() == fp.blocks.len() * SKETCH_CELLS);
     Some(fp)

@@ -9,7 +9,7 @@
 //! long or its deltas outweigh half the table.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::engine::catalog::{TableDef, TableRef};
 use crate::engine::fingerprint::{self, Fingerprint, Scanned};
@@ -41,7 +41,8 @@ pub struct Written {
     pub rows_added: u64,
     pub rows_removed: u64,
     /// A sketch made obsolete by this version's own (deleted after publishing).
-    pub obsolete_sketch: Option<PathBuf>,
+    /// The parent's sketch, stale once this version is stored (a cache of the newest only).
+    pub obsolete_sketch: Option<FileRef>,
 }
 
 pub struct Job<'a> {
@@ -84,8 +85,7 @@ fn write_fingerprint(dir: &Path, file: &str, fp: &Fingerprint) -> Result<String>
 /// reading its files (once per chain: the result is stored with the new version).
 fn parent_fingerprint(job: &Job, prior: &Prior) -> Result<(Fingerprint, bool)> {
     if let Some(ix) = &prior.entry.index {
-        let path = job.repo.snapshot_dir(&ix.snapshot).join(&ix.file);
-        if let Some(fp) = fingerprint::load(&path, job.hash_id) {
+        if let Some(fp) = fingerprint::load(job.repo, ix, job.hash_id) {
             return Ok((fp, true));
         }
     }
@@ -146,7 +146,7 @@ pub fn write_table(job: &Job, prior: Option<Prior>) -> Result<Written> {
     changes.rows_removed += changes.whole_rows_before;
     let parent_layers = prior.entry.effective_layers(&prior.manifest.snapshot_id);
     let parent_id = Some(prior.manifest.snapshot_id.clone());
-    let parent_index_path = prior.entry.index.as_ref().map(|ix| job.repo.snapshot_dir(&ix.snapshot).join(&ix.file));
+    let parent_sketch = prior.entry.index.as_ref().map(fingerprint::sketch_ref);
 
     if changes.is_empty() {
         // reference everything; keep the parent's index, or store the one just computed
@@ -176,7 +176,7 @@ pub fn write_table(job: &Job, prior: Option<Prior>) -> Result<Written> {
         let mut w = full_copy(job, dense, Some(&cur), parent_id, count, prior.entry.row_count)?;
         w.rows_added = changes.rows_added;
         w.rows_removed = changes.rows_removed;
-        w.obsolete_sketch = parent_index_path.map(|p| fingerprint::sketch_path(&p));
+        w.obsolete_sketch = parent_sketch;
         return Ok(w);
     }
 
@@ -204,7 +204,7 @@ pub fn write_table(job: &Job, prior: Option<Prior>) -> Result<Written> {
         status: "stored",
         rows_added: changes.rows_added,
         rows_removed: changes.rows_removed,
-        obsolete_sketch: parent_index_path.map(|p| fingerprint::sketch_path(&p)),
+        obsolete_sketch: parent_sketch,
     })
 }
 

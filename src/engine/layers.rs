@@ -34,8 +34,9 @@ pub fn always_whole(columns: &[Column]) -> bool {
     })
 }
 
+/// The local path DuckDB reads a layer's file at.
 pub fn layer_path(repo: &Repo, l: &Layer) -> String {
-    repo.snapshot_dir(&l.snapshot).join(&l.file).to_string_lossy().into_owned()
+    repo.data_path(l)
 }
 
 /// One layer with its file's absolute path.

@@ -2,6 +2,7 @@
 //! and the on-disk repository. The SQL functions are thin adapters over these modules.
 
 pub mod catalog;
+pub mod copy;
 pub mod create;
 pub mod drop;
 pub mod export;
@@ -46,6 +47,11 @@ pub struct Settings {
     pub timezone: Option<String>,
     /// The instance's default database, when known (saves a query per call).
     pub default_database: Option<String>,
+    /// `snapshot_s3_*`: how to reach a repository in a bucket.
+    pub s3: crate::repo::remote::S3Settings,
+    /// `snapshot_cache_directory` and `snapshot_cache_size` (bucket repositories).
+    pub cache_directory: Option<String>,
+    pub cache_size: Option<String>,
 }
 
 /// How long a writer waits for the repository lock by default.
@@ -63,18 +69,28 @@ pub struct Ctx<'a> {
     pub lock_timeout: Duration,
     /// The caller's time zone (empty: UTC).
     pub timezone: String,
+    /// How to reach buckets, and the cache their files are read through (for a second
+    /// repository named in a call, as `snapshot_copy` does).
+    pub s3: crate::repo::remote::S3Settings,
+    pub cache: crate::repo::cache::Cache,
 }
 
 impl<'a> Ctx<'a> {
     /// Takes the repository's writer lock (bounded wait).
     pub fn lock(&self) -> Result<crate::repo::lock::RepoLock> {
-        crate::repo::lock::RepoLock::acquire(&self.repo.lock_path(), self.lock_timeout)
+        self.repo.lock(self.lock_timeout)
+    }
+
+    /// Another repository (a folder or `s3://bucket/prefix`) for the same project.
+    pub fn open_repo(&self, root: &str) -> Result<Repo> {
+        Repo::open(root.trim(), &self.repo.project_id, &self.s3, self.cache.clone())
     }
 
     /// Resolves settings and defaults against the live database.
     pub fn new(db: &'a dyn Sql, settings: &Settings) -> Result<Ctx<'a>> {
         let (database, schema) = caller_database(db, settings.search_path.as_deref(), settings.default_database.as_deref())?;
-        let root = match settings.directory.as_deref().filter(|d| !d.is_empty()) {
+        let root = match settings.directory.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+            Some(d) if d.starts_with("s3://") => PathBuf::from(d),
             Some(d) => PathBuf::from(d),
             None => match catalog::database_path(db, &database)? {
                 Some(file) => {
@@ -84,7 +100,6 @@ impl<'a> Ctx<'a> {
                 None => PathBuf::from("snapshots"),
             },
         };
-        let root = crate::repo::layout::absolute(&root);
         let project = settings.project.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| database.clone());
         let branch = settings.branch.clone().filter(|b| !b.is_empty()).unwrap_or_else(|| "main".into());
         let lock_timeout = match settings.lock_timeout.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
@@ -94,7 +109,15 @@ impl<'a> Ctx<'a> {
             })?),
         };
         let timezone = settings.timezone.clone().unwrap_or_default();
-        Ok(Ctx { db, database, schema, repo: Repo::new(root, &project), branch, lock_timeout, timezone })
+        let cache = crate::repo::cache::Cache::new(
+            settings.cache_directory.as_deref().map(str::trim).filter(|d| !d.is_empty()).map(PathBuf::from).unwrap_or_else(crate::repo::cache::default_dir),
+            match settings.cache_size.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+                Some(s) => crate::repo::cache::parse_size(s)?,
+                None => crate::repo::cache::DEFAULT_LIMIT,
+            },
+        );
+        let repo = Repo::open(&root.to_string_lossy(), &project, &settings.s3, cache.clone())?;
+        Ok(Ctx { db, database, schema, repo, branch, lock_timeout, timezone, s3: settings.s3.clone(), cache })
     }
 }
 

@@ -144,7 +144,7 @@ pub fn prune(ctx: &Ctx, policy: &Policy) -> Result<Vec<Decision>> {
         .map(|m| Candidate {
             id: m.snapshot_id.clone(),
             created_at: m.created_at_micros(),
-            pinned: crate::repo::pin::is_pinned(&ctx.repo, &m.snapshot_id),
+            pinned: ctx.repo.is_pinned(&m.snapshot_id),
             bytes: 0,
         })
         .collect();

@@ -37,7 +37,7 @@ pub fn at_sql(ctx: &Ctx, reference: &str) -> Result<String> {
         .filter(|(t, w)| !t.trim().is_empty() && !w.trim().is_empty())
         .ok_or_else(|| Error::Input(format!("'{}' is not '<table>@<snapshot id or time>'; write e.g. FROM 'orders@before_refactor' or FROM 'orders@2024-12-11 14:00:00+00'", crate::repo::layout::printable(reference))))?;
     let when = when.trim();
-    let arg = if crate::repo::layout::validate_id(when).is_ok() && ctx.repo.exists(when) {
+    let arg = if crate::repo::layout::validate_id(when).is_ok() && ctx.repo.exists(when)? {
         SnapshotArg::Id(when.to_string())
     } else if let Some(at) = crate::engine::point::parse_time(ctx, when)? {
         SnapshotArg::At(at)

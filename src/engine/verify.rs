@@ -2,38 +2,11 @@
 //! restore. Reads check size and presence on every scan and the full checksum once per
 //! process per unchanged file (remembered by size and modification time).
 
-use std::collections::HashSet;
-use std::fs::File;
-use std::io::Read;
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
-use std::sync::Mutex;
-
-use sha2::{Digest, Sha256};
-
 use crate::error::{Error, Result};
 use crate::repo::layout::Repo;
 use crate::repo::manifest::{Layer, Manifest, TableEntry};
 
-/// `sha256:<hex>` and the size of a file.
-pub fn file_checksum(path: &Path) -> Result<(String, u64)> {
-    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        size += n as u64;
-    }
-    let hex: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok((format!("sha256:{hex}"), size))
-}
-
-static VERIFIED: Mutex<Option<HashSet<(String, u64, i64, i64, String)>>> = Mutex::new(None);
+pub use crate::repo::publish::file_checksum;
 
 /// Checks every file of a table version (its layers, which may live in other snapshot
 /// folders): present, right size, and (if `full`, or never verified in this process) the
@@ -47,28 +20,7 @@ pub fn check_entry(repo: &Repo, m: &Manifest, t: &TableEntry, full: bool) -> Res
 
 /// Checks one stored file against its recorded size and checksum.
 pub fn check_layer(repo: &Repo, l: &Layer, full: bool) -> Result<()> {
-    let path = repo.snapshot_dir(&l.snapshot).join(&l.file);
-    let meta = match std::fs::metadata(&path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::MissingFile { id: l.snapshot.clone(), file: l.file.clone() })
-        }
-        Err(e) => return Err(Error::io(&path, e)),
-    };
-    let corrupt = |detail: String| Error::CorruptFile { id: l.snapshot.clone(), file: l.file.clone(), detail };
-    if meta.len() != l.size_bytes {
-        return Err(corrupt(format!("size {} bytes, expected {}", meta.len(), l.size_bytes)));
-    }
-    let key = (path.to_string_lossy().into_owned(), meta.len(), meta.mtime(), meta.mtime_nsec(), l.checksum.clone());
-    if !full && VERIFIED.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|s| s.contains(&key)) {
-        return Ok(());
-    }
-    let (sum, _) = file_checksum(&path)?;
-    if sum != l.checksum {
-        return Err(corrupt("checksum mismatch".into()));
-    }
-    VERIFIED.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(HashSet::new).insert(key);
-    Ok(())
+    repo.check_file(l, full)
 }
 
 /// One line of `snapshot_verify`.
@@ -87,7 +39,7 @@ pub fn verify(ctx: &crate::engine::Ctx, id: Option<&str>) -> Result<Vec<FileStat
     let ids = match id {
         Some(id) => {
             crate::repo::layout::validate_id(id)?;
-            if !ctx.repo.snapshot_dir(id).join(crate::repo::layout::METADATA_FILE).is_file() {
+            if !ctx.repo.exists(id)? {
                 return Err(Error::SnapshotNotFound { id: id.to_string(), repo: ctx.repo.dir.clone() });
             }
             vec![id.to_string()]
@@ -145,8 +97,8 @@ fn check_file(ctx: &crate::engine::Ctx, l: &Layer) -> (&'static str, String) {
         Err(e) => return ("corrupt", e.one_line()),
         Ok(()) => {}
     }
-    let path = ctx.repo.snapshot_dir(&l.snapshot).join(&l.file);
-    let sql = format!("SELECT sum(num_rows) FROM parquet_file_metadata({})", crate::engine::sql::literal(&path.to_string_lossy()));
+    let path = ctx.repo.data_path(l);
+    let sql = format!("SELECT sum(num_rows) FROM parquet_file_metadata({})", crate::engine::sql::literal(&path));
     match ctx.db.query(&sql) {
         Err(e) => ("corrupt", format!("unreadable Parquet footer: {}", e.one_line())),
         Ok(rows) => {

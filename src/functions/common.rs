@@ -17,8 +17,29 @@ pub const SETTING_PROJECT: &str = "snapshot_project";
 pub const SETTING_BRANCH: &str = "snapshot_branch";
 
 pub fn settings(args: &dyn SettingSource) -> Settings {
+    settings_with(args, false)
+}
+
+/// `settings`, with the bucket settings read also for a local repository (for a call that
+/// names a second repository).
+pub fn settings_with(args: &dyn SettingSource, always_s3: bool) -> Settings {
+    let directory = args.setting(SETTING_DIRECTORY);
+    // the bucket settings are read only for a bucket repository (a read's bind stays cheap)
+    let remote = always_s3 || directory.as_deref().is_some_and(|d| d.trim_start().starts_with("s3://"));
+    let s3 = |name: &str| if remote { args.setting(name) } else { None };
     Settings {
-        directory: args.setting(SETTING_DIRECTORY),
+        s3: crate::repo::remote::S3Settings {
+            endpoint: s3("snapshot_s3_endpoint"),
+            region: s3("snapshot_s3_region"),
+            url_style: s3("snapshot_s3_url_style"),
+            use_ssl: s3("snapshot_s3_use_ssl"),
+            access_key_id: s3("snapshot_s3_access_key_id"),
+            secret_access_key: s3("snapshot_s3_secret_access_key"),
+            session_token: s3("snapshot_s3_session_token"),
+        },
+        cache_directory: s3("snapshot_cache_directory"),
+        cache_size: s3("snapshot_cache_size"),
+        directory,
         project: args.setting(SETTING_PROJECT),
         branch: args.setting(SETTING_BRANCH),
         search_path: args.setting("search_path"),

@@ -12,6 +12,7 @@ pub mod snapshot_diff;
 pub mod snapshot_drop;
 pub mod snapshot_drop_table;
 pub mod snapshot_export;
+pub mod snapshot_copy;
 pub mod snapshot_gc;
 pub mod snapshot_history;
 pub mod snapshot_mount;
@@ -46,6 +47,7 @@ pub fn register_all(conn: ffi::duckdb_connection, host: &Arc<Host>) -> Result<()
     register::<snapshot_undrop::SnapshotUndrop>(conn, host, "snapshot_undrop")?;
     register::<snapshot_verify::SnapshotVerify>(conn, host, "snapshot_verify")?;
     register::<snapshot_gc::SnapshotGc>(conn, host, "snapshot_gc")?;
+    register::<snapshot_copy::SnapshotCopy>(conn, host, "snapshot_copy")?;
     register::<snapshot_history::SnapshotHistory>(conn, host, "snapshot_history")?;
     register::<snapshot_at::SnapshotAt>(conn, host, "snapshot_at")?;
     register::<snapshot_export::SnapshotExport>(conn, host, "snapshot_export")?;

@@ -22,11 +22,11 @@ fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
 
 fn set(host: &Arc<Host>, bind: &Bind, pinned: bool) -> Result<Produce> {
     with_ctx_light(host, &bind.settings, |ctx| {
-        if !ctx.repo.exists(&bind.id) {
+        if !ctx.repo.exists(&bind.id)? {
             return Err(Error::SnapshotNotFound { id: bind.id.clone(), repo: ctx.repo.dir.clone() });
         }
         let _lock = ctx.lock()?;
-        crate::repo::pin::set_pinned(&ctx.repo, &bind.id, pinned)
+        ctx.repo.set_pinned(&bind.id, pinned)
     })?;
     Ok(Produce::Rows(vec![vec![Val::Str(bind.id.clone()), Val::Bool(pinned)]]))
 }

@@ -35,9 +35,9 @@ impl TableFn for SnapshotSettings {
         let rows = with_ctx_light(host, bind, |ctx| {
             let source = |given: bool, default: &str| if given { "SET".to_string() } else { format!("default: {default}") };
             let option = |name: &str| {
-                crate::host::settings::OPTIONS.iter().find(|(n, _)| *n == name).map(|(_, d)| d.to_string()).unwrap_or_default()
+                crate::host::settings::names().find(|(n, _)| *n == name).map(|(_, d)| d.to_string()).unwrap_or_default()
             };
-            Ok(vec![
+            let mut rows = vec![
                 vec![
                     Val::Str("snapshot_directory".into()),
                     Val::Str(ctx.repo.root.to_string_lossy().into_owned()),
@@ -69,7 +69,39 @@ impl TableFn for SnapshotSettings {
                     Val::Str("snapshot_directory / snapshot_project".into()),
                     Val::Str("The folder this connection's snapshots are written to and read from".into()),
                 ],
-            ])
+            ];
+            // bucket settings: shown for a bucket repository, secrets never
+            let s3 = &bind.s3;
+            let remote = ctx.repo.is_remote();
+            for (name, value) in [
+                ("snapshot_s3_endpoint", &s3.endpoint),
+                ("snapshot_s3_region", &s3.region),
+                ("snapshot_s3_url_style", &s3.url_style),
+                ("snapshot_s3_use_ssl", &s3.use_ssl),
+                ("snapshot_s3_access_key_id", &s3.access_key_id),
+                ("snapshot_s3_secret_access_key", &s3.secret_access_key),
+                ("snapshot_s3_session_token", &s3.session_token),
+                ("snapshot_cache_directory", &bind.cache_directory),
+                ("snapshot_cache_size", &bind.cache_size),
+            ] {
+                let given = set(value);
+                let shown = if !remote {
+                    String::new()
+                } else if crate::host::settings::SECRET_OPTIONS.contains(&name) {
+                    if given { "***".into() } else { String::new() }
+                } else {
+                    value.clone().unwrap_or_default()
+                };
+                let src = if !remote {
+                    "not used: the repository is a local folder".to_string()
+                } else if given {
+                    "SET".into()
+                } else {
+                    "default (AWS environment, ~/.aws profile or built-in)".into()
+                };
+                rows.push(vec![Val::Str(name.into()), Val::Str(shown), Val::Str(src), Val::Str(option(name))]);
+            }
+            Ok(rows)
         })?;
         Ok(Produce::Rows(rows))
     }

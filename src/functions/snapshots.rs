@@ -40,7 +40,7 @@ const PINNED: usize = 10;
 /// The values of `SNAPSHOT_COLUMNS` for one snapshot; `pinned` is looked up only when
 /// `with_pin` (the query reads that column).
 pub fn snapshot_row(repo: &Repo, m: &Manifest, with_pin: bool) -> Vec<Val> {
-    let path = repo.snapshot_dir(&m.snapshot_id).to_string_lossy().into_owned();
+    let path = repo.snapshot_location(&m.snapshot_id);
     vec![
         Val::Str(m.snapshot_id.clone()),
         listed_time(m.created_at_micros()),
@@ -52,7 +52,7 @@ pub fn snapshot_row(repo: &Repo, m: &Manifest, with_pin: bool) -> Vec<Val> {
         Val::Str(m.project_id.clone()),
         Val::Str(m.branch.clone()),
         m.parent_id.clone().map(Val::Str).unwrap_or(Val::Null),
-        if with_pin { Val::Bool(crate::repo::pin::is_pinned(repo, &m.snapshot_id)) } else { Val::Null },
+        if with_pin { Val::Bool(repo.is_pinned(&m.snapshot_id)) } else { Val::Null },
         Val::Str(m.created_by.clone()),
         Val::I64(m.bytes_written() as i64),
         Val::I64(m.bytes_reused() as i64),

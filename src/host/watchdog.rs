@@ -112,6 +112,8 @@ fn run() {
         let exiting = exiting || state.exiting;
         if exiting || state.watched.is_empty() {
             state.running = false;
+            // no database left: the object-store runtime's threads go too
+            crate::repo::runtime::shutdown();
             if exiting {
                 state.exit_done = true;
                 WAKE.notify_all();

@@ -115,21 +115,26 @@ pub fn check_file_name(file: &str) -> bool {
         && file != METADATA_FILE
 }
 
-/// The repository of one project.
+/// The repository of one project: a local folder, or a prefix in an S3-compatible bucket
+/// (`remote`), whose storage operations live in `repo::store`.
 #[derive(Debug, Clone)]
 pub struct Repo {
+    /// `snapshot_directory` as resolved (a path, or `s3://bucket/prefix`).
     pub root: PathBuf,
     pub project_id: String,
+    /// The project folder (for a bucket: its `s3://` URL, shown in messages only).
     pub dir: PathBuf,
+    pub(crate) remote: Option<std::sync::Arc<crate::repo::store::RemoteRepo>>,
 }
 
 impl Repo {
     pub fn new(root: impl Into<PathBuf>, project_id: &str) -> Repo {
         let root = root.into();
         let dir = root.join(encode_component(project_id));
-        Repo { root, project_id: project_id.to_string(), dir }
+        Repo { root, project_id: project_id.to_string(), dir, remote: None }
     }
 
+    /// A local snapshot folder (meaningless for a bucket: use the store operations).
     pub fn snapshot_dir(&self, id: &str) -> PathBuf {
         self.dir.join(id)
     }
@@ -140,34 +145,6 @@ impl Repo {
 
     pub fn lock_path(&self) -> PathBuf {
         self.dir.join(LOCK_FILE)
-    }
-
-    /// True when a published snapshot with this id exists.
-    pub fn exists(&self, id: &str) -> bool {
-        self.metadata_path(id).is_file()
-    }
-
-    /// Ids of all published snapshots (folders holding a metadata.json); leftovers of
-    /// interrupted writes (hidden folders, folders without metadata) are ignored.
-    pub fn list_ids(&self) -> Result<Vec<String>> {
-        let entries = match std::fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(Error::io(&self.dir, e)),
-        };
-        let mut ids = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io(&self.dir, e))?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if validate_id(name).is_err() {
-                continue;
-            }
-            if entry.path().join(METADATA_FILE).is_file() {
-                ids.push(name.to_string());
-            }
-        }
-        Ok(ids)
     }
 }
 

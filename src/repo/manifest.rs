@@ -312,12 +312,8 @@ impl Manifest {
 pub fn load(repo: &Repo, id: &str) -> Result<Manifest> {
     crate::repo::layout::validate_id(id)?;
     let path = repo.metadata_path(id);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::SnapshotNotFound { id: id.to_string(), repo: repo.dir.clone() })
-        }
-        Err(e) => return Err(Error::io(&path, e)),
+    let Some(bytes) = repo.read_metadata(id)? else {
+        return Err(Error::SnapshotNotFound { id: id.to_string(), repo: repo.dir.clone() });
     };
     Manifest::parse(id, &path, &bytes)
 }

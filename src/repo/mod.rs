@@ -1,8 +1,13 @@
-//! The on-disk snapshot repository: layout and names, the manifest format, atomic
-//! publication and the writer lock. No DuckDB types here.
+//! The snapshot repository: layout and names, the manifest format, and every storage
+//! operation on a local folder or an S3-compatible bucket (publication, locking, the cache
+//! of remote files, the async runtime object-store I/O runs on). No DuckDB types here.
 
+pub mod cache;
+pub mod copy;
 pub mod layout;
 pub mod lock;
 pub mod manifest;
-pub mod pin;
 pub mod publish;
+pub mod remote;
+pub mod runtime;
+pub mod store;

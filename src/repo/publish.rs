@@ -68,6 +68,26 @@ pub fn publish_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `sha256:<hex>` and the size of a file.
+pub fn file_checksum(path: &Path) -> Result<(String, u64)> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    let hex: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok((format!("sha256:{hex}"), size))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,773 @@
+//! Every storage operation on a repository, for both kinds: a local folder (POSIX renames
+//! and fsync) and a bucket prefix (objects, published by a conditional create of
+//! metadata.json, data read through the local cache). The engine calls only these, so it
+//! never knows which kind it talks to.
+//!
+//! Publication rules (docs/format.md): a snapshot is listed once its metadata.json exists;
+//! every file it references is written before that; dropping removes metadata.json first
+//! (or replaces it by retired.json while other snapshots still read some of its files).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::repo::cache::Cache;
+use crate::repo::layout::{encode_component, validate_id, Repo, DEL_PREFIX, LOCK_FILE, METADATA_FILE, RETIRED_FILE, TMP_PREFIX};
+use crate::repo::manifest::Layer;
+use crate::repo::publish::{file_checksum, publish_dir, sync_dir};
+use crate::repo::remote::{Listed, Remote, S3Settings};
+
+pub const PIN_FILE: &str = "pinned";
+
+/// A bucket prefix holding one project's snapshots, with the cache its files are read through.
+#[derive(Debug)]
+pub struct RemoteRepo {
+    pub remote: Remote,
+    pub cache: Cache,
+    /// The listing made during this call, dropped by every write.
+    listing: Mutex<Option<Arc<Vec<Listed>>>>,
+}
+
+/// What identifies one version of a snapshot's metadata.json (a re-created snapshot has
+/// another), so a parsed manifest can be reused while it is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stamp {
+    Local(u64, u64, i64, i64),
+    Remote(i64, u32, String, u64),
+}
+
+/// A folder being written: files go to `dir`, then `publish` makes the snapshot appear.
+#[derive(Debug)]
+pub struct Staging {
+    pub dir: PathBuf,
+}
+
+/// One top-level entry of a repository, as gc sees it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    pub is_dir: bool,
+    /// Files directly inside (name, size); for a file entry, itself.
+    pub files: Vec<(String, u64)>,
+}
+
+impl Repo {
+    /// Opens the repository at `root` (a folder, or `s3://bucket/prefix`) for `project`.
+    pub fn open(root: &str, project: &str, s3: &S3Settings, cache: Cache) -> Result<Repo> {
+        if root.starts_with("s3://") {
+            let (bucket, prefix) = crate::repo::remote::parse_url(root)?;
+            let project_dir = encode_component(project);
+            let base = if prefix.is_empty() { project_dir.clone() } else { format!("{prefix}/{project_dir}") };
+            let remote = Remote::open(s3, &bucket, &base)?;
+            let root_url = if prefix.is_empty() { format!("s3://{bucket}") } else { format!("s3://{bucket}/{prefix}") };
+            let dir = PathBuf::from(format!("{root_url}/{project_dir}"));
+            Ok(Repo {
+                root: PathBuf::from(root_url),
+                project_id: project.to_string(),
+                dir,
+                remote: Some(Arc::new(RemoteRepo { remote, cache, listing: Mutex::new(None) })),
+            })
+        } else {
+            Ok(Repo::new(crate::repo::layout::absolute(Path::new(root)), project))
+        }
+    }
+
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
+    }
+
+    /// Where a snapshot lives, for listings and messages.
+    pub fn snapshot_location(&self, id: &str) -> String {
+        format!("{}/{id}", self.dir.display())
+    }
+
+    fn remote_listing(r: &RemoteRepo) -> Result<Arc<Vec<Listed>>> {
+        if let Some(l) = r.listing.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            return Ok(l.clone());
+        }
+        let l = Arc::new(r.remote.list("")?);
+        *r.listing.lock().unwrap_or_else(|p| p.into_inner()) = Some(l.clone());
+        Ok(l)
+    }
+
+    fn changed(&self) {
+        if let Some(r) = &self.remote {
+            r.listing.lock().unwrap_or_else(|p| p.into_inner()).take();
+        }
+    }
+
+    /// Makes sure the repository can be written (creates the local folder).
+    pub fn ensure(&self) -> Result<()> {
+        match &self.remote {
+            None => fs::create_dir_all(&self.dir).map_err(|e| Error::Unwritable { path: self.dir.clone(), source: e }),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// True when a published snapshot with this id exists.
+    pub fn exists(&self, id: &str) -> Result<bool> {
+        match &self.remote {
+            None => Ok(self.metadata_path(id).is_file()),
+            Some(r) => Ok(r.remote.head(&format!("{id}/{METADATA_FILE}"))?.is_some()),
+        }
+    }
+
+    /// True when a folder of this name exists (published, retired or half written).
+    pub fn folder_exists(&self, id: &str) -> Result<bool> {
+        match &self.remote {
+            None => Ok(self.snapshot_dir(id).exists()),
+            Some(r) => Ok(!r.remote.list(&format!("{id}/"))?.is_empty()),
+        }
+    }
+
+    /// Published snapshots with what identifies their metadata's version.
+    pub fn metadata_stamps(&self) -> Result<Vec<(String, Stamp)>> {
+        match &self.remote {
+            None => {
+                let entries = match fs::read_dir(&self.dir) {
+                    Ok(e) => e,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                    Err(e) => return Err(Error::io(&self.dir, e)),
+                };
+                let mut out = Vec::new();
+                for entry in entries.filter_map(|e| e.ok()) {
+                    let Some(id) = entry.file_name().to_str().map(str::to_string) else { continue };
+                    if validate_id(&id).is_err() {
+                        continue;
+                    }
+                    let Ok(meta) = fs::metadata(entry.path().join(METADATA_FILE)) else { continue };
+                    if !meta.is_file() {
+                        continue;
+                    }
+                    out.push((id, Stamp::Local(meta.ino(), meta.len(), meta.mtime(), meta.mtime_nsec())));
+                }
+                Ok(out)
+            }
+            Some(r) => Ok(Self::remote_listing(r)?
+                .iter()
+                .filter_map(|l| {
+                    let (id, file) = l.rel.split_once('/')?;
+                    (file == METADATA_FILE && validate_id(id).is_ok())
+                        .then(|| (id.to_string(), Stamp::Remote(l.stamp.0, l.stamp.1, l.stamp.2.clone(), l.size)))
+                })
+                .collect()),
+        }
+    }
+
+    /// Ids of all published snapshots.
+    pub fn list_ids(&self) -> Result<Vec<String>> {
+        Ok(self.metadata_stamps()?.into_iter().map(|(id, _)| id).collect())
+    }
+
+    /// The stamp of one snapshot's metadata, or None when it is not published.
+    pub fn metadata_stamp(&self, id: &str) -> Result<Option<Stamp>> {
+        match &self.remote {
+            None => match fs::metadata(self.metadata_path(id)) {
+                Ok(m) => Ok(Some(Stamp::Local(m.ino(), m.len(), m.mtime(), m.mtime_nsec()))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Error::io(self.metadata_path(id), e)),
+            },
+            // a bucket has no cheap stat: the manifest is read again (small, one request)
+            Some(_) => Ok(None),
+        }
+    }
+
+    /// A snapshot's metadata.json, or None when it is not published.
+    pub fn read_metadata(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        validate_id(id)?;
+        match &self.remote {
+            None => match fs::read(self.metadata_path(id)) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Error::io(self.metadata_path(id), e)),
+            },
+            Some(r) => r.remote.get(&format!("{id}/{METADATA_FILE}")),
+        }
+    }
+
+    /// Several snapshots' metadata (read in parallel from a bucket).
+    pub fn read_metadata_many(&self, ids: &[String]) -> Vec<Result<Option<Vec<u8>>>> {
+        match &self.remote {
+            None => ids.iter().map(|id| self.read_metadata(id)).collect(),
+            Some(r) => r.remote.get_many(&ids.iter().map(|id| format!("{id}/{METADATA_FILE}")).collect::<Vec<_>>()),
+        }
+    }
+
+    /// The files directly inside a snapshot folder, with sizes, sorted.
+    pub fn folder_files(&self, id: &str) -> Result<Vec<(String, u64)>> {
+        let mut out = Vec::new();
+        match &self.remote {
+            None => {
+                let dir = self.snapshot_dir(id);
+                for e in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?.filter_map(|e| e.ok()) {
+                    let size = e.metadata().map(|m| if m.is_dir() { 0 } else { m.len() }).unwrap_or(0);
+                    out.push((e.file_name().to_string_lossy().into_owned(), size));
+                }
+            }
+            Some(r) => {
+                let prefix = format!("{id}/");
+                for l in Self::remote_listing(r)?.iter() {
+                    if let Some(name) = l.rel.strip_prefix(&prefix) {
+                        if !name.contains('/') {
+                            out.push((name.to_string(), l.size));
+                        }
+                    }
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Folders of dropped snapshots kept for files other snapshots share.
+    pub fn retired_ids(&self) -> Result<Vec<String>> {
+        Ok(self
+            .entries()?
+            .into_iter()
+            .filter(|e| e.is_dir && validate_id(&e.name).is_ok())
+            .filter(|e| e.files.iter().any(|(f, _)| f == RETIRED_FILE) && !e.files.iter().any(|(f, _)| f == METADATA_FILE))
+            .map(|e| e.name)
+            .collect())
+    }
+
+    /// A small file of a snapshot folder (an index or sketch), or None.
+    pub fn read_small(&self, snapshot: &str, file: &str) -> Option<Vec<u8>> {
+        match &self.remote {
+            None => fs::read(self.snapshot_dir(snapshot).join(file)).ok(),
+            Some(r) => r.remote.get(&format!("{snapshot}/{file}")).ok().flatten(),
+        }
+    }
+
+    /// The local path DuckDB reads a data file at. For a bucket: its place in the cache,
+    /// fetched (and verified) when not there yet; a failed fetch shows up when it is read.
+    pub fn data_path(&self, l: &Layer) -> String {
+        match &self.remote {
+            None => self.snapshot_dir(&l.snapshot).join(&l.file).to_string_lossy().into_owned(),
+            Some(r) => {
+                let path = r.cache.object_path(&l.checksum, &l.file);
+                if path.is_file() {
+                    Cache::touch(&path);
+                } else {
+                    let _ = self.fetch(r, l, &path);
+                }
+                path.to_string_lossy().into_owned()
+            }
+        }
+    }
+
+    /// Downloads a data file into the cache, admitting it only when size and checksum match.
+    fn fetch(&self, r: &RemoteRepo, l: &Layer, target: &Path) -> Result<()> {
+        let tmp = r.cache.temp_path("download")?;
+        let rel = format!("{}/{}", l.snapshot, l.file);
+        let got = r.remote.download(&rel, &tmp);
+        let result = match got {
+            Ok(None) => Err(Error::MissingFile { id: l.snapshot.clone(), file: l.file.clone() }),
+            Ok(Some((sum, size))) => {
+                if size != l.size_bytes {
+                    Err(Error::CorruptFile { id: l.snapshot.clone(), file: l.file.clone(), detail: format!("size {size} bytes, expected {}", l.size_bytes) })
+                } else if sum != l.checksum {
+                    Err(Error::CorruptFile { id: l.snapshot.clone(), file: l.file.clone(), detail: "checksum mismatch".into() })
+                } else {
+                    r.cache.admit(&tmp, target)
+                }
+            }
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Checks one stored file: present, right size, and (if `full`, or never verified in
+    /// this process) the right checksum. A bucket's file is verified as it enters the cache;
+    /// `full` fetches it again.
+    pub fn check_file(&self, l: &Layer, full: bool) -> Result<()> {
+        match &self.remote {
+            None => check_local(self, l, full),
+            Some(r) => {
+                let path = r.cache.object_path(&l.checksum, &l.file);
+                if !full && fs::metadata(&path).is_ok_and(|m| m.len() == l.size_bytes) {
+                    Cache::touch(&path);
+                    return Ok(());
+                }
+                let _ = fs::remove_file(&path);
+                self.fetch(r, l, &path)
+            }
+        }
+    }
+
+    /// A new folder to write snapshot `id` in.
+    pub fn stage(&self, id: &str, now: i64) -> Result<Staging> {
+        let name = format!("{TMP_PREFIX}{id}-{}-{now}", std::process::id());
+        match &self.remote {
+            None => {
+                self.ensure()?;
+                let dir = self.dir.join(name);
+                fs::create_dir(&dir).map_err(|e| Error::Unwritable { path: self.dir.clone(), source: e })?;
+                Ok(Staging { dir })
+            }
+            Some(r) => {
+                let dir = r.cache.staging_dir().join(format!("{}{name}", encode_component(&self.project_id)));
+                fs::create_dir_all(&dir).map_err(|e| r.cache.unwritable(e))?;
+                Ok(Staging { dir })
+            }
+        }
+    }
+
+    /// Removes a staging folder that will not be published.
+    pub fn discard(&self, staging: Staging) {
+        let _ = fs::remove_dir_all(&staging.dir);
+    }
+
+    /// Publishes a staged snapshot whose metadata.json is written: never replaces one.
+    /// A bucket gets every other file first, then metadata.json by a conditional create.
+    pub fn publish(&self, staging: Staging, id: &str) -> Result<()> {
+        self.changed();
+        let Some(r) = &self.remote else {
+            return publish_dir(&staging.dir, &self.snapshot_dir(id)).inspect_err(|_| {
+                let _ = fs::remove_dir_all(&staging.dir);
+            });
+        };
+        let result = self.publish_remote(r, &staging, id);
+        let _ = fs::remove_dir_all(&staging.dir);
+        result
+    }
+
+    fn publish_remote(&self, r: &RemoteRepo, staging: &Staging, id: &str) -> Result<()> {
+        crate::repo::lock::ensure_held(&self.dir)?;
+        let mut files: Vec<(PathBuf, String, u64)> = Vec::new();
+        for e in fs::read_dir(&staging.dir).map_err(|e| Error::io(&staging.dir, e))?.filter_map(|e| e.ok()) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name == METADATA_FILE || name.starts_with('.') {
+                continue;
+            }
+            let size = e.metadata().map(|m| m.len()).unwrap_or(0);
+            files.push((e.path(), name, size));
+        }
+        // largest first, a few at a time (each large one in parallel parts)
+        files.sort_by(|a, b| b.2.cmp(&a.2));
+        upload_all(&r.remote, id, &files)?;
+        crate::repo::lock::ensure_held(&self.dir)?;
+        let meta_path = staging.dir.join(METADATA_FILE);
+        let meta = fs::read(&meta_path).map_err(|e| Error::io(&meta_path, e))?;
+        if !r.remote.put(&format!("{id}/{METADATA_FILE}"), meta.clone(), true)? {
+            return Err(Error::DuplicateId { id: id.to_string(), repo: self.dir.clone() });
+        }
+        // the data files just written are what the next read wants: keep them in the cache
+        if let Ok(m) = crate::repo::manifest::Manifest::parse(id, &meta_path, &meta) {
+            for t in &m.tables {
+                for l in t.effective_layers(id).iter().filter(|l| l.snapshot == id) {
+                    let target = r.cache.object_path(&l.checksum, &l.file);
+                    let from = staging.dir.join(&l.file);
+                    if from.is_file() && fs::create_dir_all(target.parent().unwrap_or(Path::new("."))).is_ok() {
+                        let _ = r.cache.admit(&from, &target);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes one file of a snapshot folder if present (a stale sketch).
+    pub fn remove_file(&self, snapshot: &str, file: &str) {
+        self.changed();
+        match &self.remote {
+            None => {
+                let _ = fs::remove_file(self.snapshot_dir(snapshot).join(file));
+            }
+            Some(r) => {
+                let _ = r.remote.delete(&[format!("{snapshot}/{file}")]);
+            }
+        }
+    }
+
+    /// Unpublishes a snapshot whose folder stays for files others share: metadata.json
+    /// becomes retired.json; then `remove` goes.
+    pub fn retire(&self, id: &str, remove: &[String]) -> Result<()> {
+        self.changed();
+        match &self.remote {
+            None => {
+                let dir = self.snapshot_dir(id);
+                fs::rename(dir.join(METADATA_FILE), dir.join(RETIRED_FILE)).map_err(|e| Error::Unwritable { path: dir.clone(), source: e })?;
+                sync_dir(&dir)?;
+            }
+            Some(r) => {
+                let meta = r.remote.get(&format!("{id}/{METADATA_FILE}"))?.unwrap_or_default();
+                r.remote.put(&format!("{id}/{RETIRED_FILE}"), meta, false)?;
+                r.remote.delete(&[format!("{id}/{METADATA_FILE}")])?;
+            }
+        }
+        self.remove_files(id, remove)
+    }
+
+    /// Removes files of a snapshot folder (missing ones are fine).
+    pub fn remove_files(&self, id: &str, names: &[String]) -> Result<()> {
+        self.changed();
+        match &self.remote {
+            None => {
+                let dir = self.snapshot_dir(id);
+                for name in names {
+                    let path = dir.join(name);
+                    let removed = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+                    match removed {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(Error::io(&path, e)),
+                    }
+                }
+                Ok(())
+            }
+            Some(r) => r.remote.delete(&names.iter().map(|n| format!("{id}/{n}")).collect::<Vec<_>>()),
+        }
+    }
+
+    /// Removes a whole snapshot folder; it stops being listed first.
+    pub fn delete_folder(&self, id: &str) -> Result<()> {
+        self.changed();
+        match &self.remote {
+            None => {
+                let dir = self.snapshot_dir(id);
+                let doomed = self.dir.join(format!("{DEL_PREFIX}{id}-{}-{}", std::process::id(), crate::engine::now_micros()));
+                fs::rename(&dir, &doomed).map_err(|e| Error::Unwritable { path: self.dir.clone(), source: e })?;
+                sync_dir(&self.dir)?;
+                fs::remove_dir_all(&doomed).map_err(|e| Error::io(&doomed, e))
+            }
+            Some(r) => {
+                r.remote.delete(&[format!("{id}/{METADATA_FILE}")])?;
+                let rest: Vec<String> = r.remote.list(&format!("{id}/"))?.into_iter().map(|l| l.rel).collect();
+                r.remote.delete(&rest)
+            }
+        }
+    }
+
+    pub fn is_pinned(&self, id: &str) -> bool {
+        match &self.remote {
+            None => self.snapshot_dir(id).join(PIN_FILE).is_file(),
+            Some(r) => match Self::remote_listing(r) {
+                Ok(l) => l.iter().any(|x| x.rel == format!("{id}/{PIN_FILE}")),
+                Err(_) => r.remote.head(&format!("{id}/{PIN_FILE}")).ok().flatten().is_some(),
+            },
+        }
+    }
+
+    /// Pins or unpins a published snapshot; the caller holds the writer lock.
+    pub fn set_pinned(&self, id: &str, pinned: bool) -> Result<()> {
+        self.changed();
+        match &self.remote {
+            None => {
+                let dir = self.snapshot_dir(id);
+                let marker = dir.join(PIN_FILE);
+                if pinned {
+                    crate::repo::publish::write_atomic(&marker, b"")
+                } else {
+                    match fs::remove_file(&marker) {
+                        Ok(()) => sync_dir(&dir),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                        Err(e) => Err(Error::io(&marker, e)),
+                    }
+                }
+            }
+            Some(r) => {
+                let rel = format!("{id}/{PIN_FILE}");
+                if pinned {
+                    r.remote.put(&rel, Vec::new(), false).map(|_| ())
+                } else {
+                    r.remote.delete(&[rel])
+                }
+            }
+        }
+    }
+
+    /// The writer lock (bounded wait).
+    pub fn lock(&self, timeout: std::time::Duration) -> Result<crate::repo::lock::RepoLock> {
+        match &self.remote {
+            None => {
+                self.ensure()?;
+                crate::repo::lock::RepoLock::acquire(&self.lock_path(), timeout)
+            }
+            Some(r) => crate::repo::lock::RepoLock::acquire_object(&r.remote, LOCK_FILE, &self.dir, timeout),
+        }
+    }
+
+    /// Every top-level entry (folders with their files), for gc.
+    pub fn entries(&self) -> Result<Vec<Entry>> {
+        match &self.remote {
+            None => {
+                let entries = match fs::read_dir(&self.dir) {
+                    Ok(e) => e,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                    Err(e) => return Err(Error::io(&self.dir, e)),
+                };
+                let mut out = Vec::new();
+                for e in entries.filter_map(|e| e.ok()) {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let path = e.path();
+                    if path.is_dir() {
+                        let files = fs::read_dir(&path)
+                            .map(|es| {
+                                es.filter_map(|f| f.ok())
+                                    .map(|f| (f.file_name().to_string_lossy().into_owned(), size_of(&f.path())))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        out.push(Entry { name, is_dir: true, files });
+                    } else {
+                        let size = size_of(&path);
+                        out.push(Entry { name: name.clone(), is_dir: false, files: vec![(name, size)] });
+                    }
+                }
+                Ok(out)
+            }
+            Some(r) => {
+                let mut map: BTreeMap<String, Entry> = BTreeMap::new();
+                for l in Self::remote_listing(r)?.iter() {
+                    match l.rel.split_once('/') {
+                        Some((dir, file)) => map
+                            .entry(dir.to_string())
+                            .or_insert_with(|| Entry { name: dir.to_string(), is_dir: true, files: Vec::new() })
+                            .files
+                            .push((file.to_string(), l.size)),
+                        None => {
+                            map.insert(l.rel.clone(), Entry { name: l.rel.clone(), is_dir: false, files: vec![(l.rel.clone(), l.size)] });
+                        }
+                    }
+                }
+                Ok(map.into_values().collect())
+            }
+        }
+    }
+
+    /// Where an entry (or a file inside it) is, for gc's report.
+    pub fn entry_location(&self, name: &str, file: Option<&str>) -> String {
+        match file {
+            Some(f) => format!("{}/{name}/{f}", self.dir.display()),
+            None => format!("{}/{name}", self.dir.display()),
+        }
+    }
+
+    /// Removes an entry, or one file inside it.
+    pub fn remove_entry(&self, e: &Entry, file: Option<&str>) -> Result<()> {
+        self.changed();
+        match &self.remote {
+            None => {
+                let path = match file {
+                    Some(f) => self.dir.join(&e.name).join(f),
+                    None => self.dir.join(&e.name),
+                };
+                let removed = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+                removed.map_err(|err| Error::io(&path, err))
+            }
+            Some(r) => match file {
+                Some(f) => r.remote.delete(&[format!("{}/{f}", e.name)]),
+                None if !e.is_dir => r.remote.delete(std::slice::from_ref(&e.name)),
+                None => {
+                    // metadata first, so a half-removed folder is never listed
+                    let mut keys: Vec<String> = e.files.iter().map(|(f, _)| format!("{}/{f}", e.name)).collect();
+                    keys.sort_by_key(|k| !k.ends_with(METADATA_FILE));
+                    r.remote.delete(&keys)
+                }
+            },
+        }
+    }
+
+    /// Size of a file of a snapshot folder, or None when it is not there.
+    pub fn file_size(&self, snapshot: &str, file: &str) -> Result<Option<u64>> {
+        match &self.remote {
+            None => match fs::metadata(self.snapshot_dir(snapshot).join(file)) {
+                Ok(m) => Ok(Some(m.len())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Error::io(self.snapshot_dir(snapshot).join(file), e)),
+            },
+            Some(r) => {
+                let rel = format!("{snapshot}/{file}");
+                match Self::remote_listing(r) {
+                    Ok(l) => Ok(l.iter().find(|x| x.rel == rel).map(|x| x.size)),
+                    Err(_) => r.remote.head(&rel),
+                }
+            }
+        }
+    }
+
+    /// A local copy of a file of a snapshot folder, with its `sha256:` checksum; None when
+    /// it is not there. `temp` says the path is a temporary download the caller removes.
+    pub fn local_file(&self, snapshot: &str, file: &str) -> Result<Option<LocalFile>> {
+        match &self.remote {
+            None => {
+                let path = self.snapshot_dir(snapshot).join(file);
+                if !path.is_file() {
+                    return Ok(None);
+                }
+                let (checksum, size) = file_checksum(&path)?;
+                Ok(Some(LocalFile { path, checksum, size, temp: false }))
+            }
+            Some(r) => {
+                let tmp = r.cache.temp_path("copy")?;
+                match r.remote.download(&format!("{snapshot}/{file}"), &tmp)? {
+                    None => Ok(None),
+                    Some((checksum, size)) => Ok(Some(LocalFile { path: tmp, checksum, size, temp: true })),
+                }
+            }
+        }
+    }
+
+    /// Writes a file into a snapshot folder (atomically: it appears whole or not at all).
+    pub fn put_file(&self, snapshot: &str, file: &str, from: &Path) -> Result<()> {
+        self.changed();
+        match &self.remote {
+            None => {
+                let dir = self.snapshot_dir(snapshot);
+                fs::create_dir_all(&dir).map_err(|e| Error::Unwritable { path: self.dir.clone(), source: e })?;
+                let tmp = dir.join(format!(".{file}.tmp-{}", std::process::id()));
+                let done = fs::copy(from, &tmp)
+                    .map_err(|e| Error::io(&tmp, e))
+                    .and_then(|_| crate::repo::publish::sync_file(&tmp))
+                    .and_then(|_| fs::rename(&tmp, dir.join(file)).map_err(|e| Error::io(dir.join(file), e)))
+                    .and_then(|_| sync_dir(&dir));
+                if done.is_err() {
+                    let _ = fs::remove_file(&tmp);
+                }
+                done
+            }
+            Some(r) => r.remote.upload(&format!("{snapshot}/{file}"), from),
+        }
+    }
+
+    /// Publishes a snapshot whose files are all in place by writing its metadata.json,
+    /// never replacing one: false when it exists.
+    pub fn publish_metadata(&self, id: &str, bytes: &[u8]) -> Result<bool> {
+        self.changed();
+        match &self.remote {
+            None => {
+                let dir = self.snapshot_dir(id);
+                fs::create_dir_all(&dir).map_err(|e| Error::Unwritable { path: self.dir.clone(), source: e })?;
+                let tmp = dir.join(format!(".{METADATA_FILE}.tmp-{}", std::process::id()));
+                crate::repo::publish::write_atomic(&tmp, bytes)?;
+                let published = publish_dir(&tmp, &dir.join(METADATA_FILE));
+                if published.is_err() {
+                    let _ = fs::remove_file(&tmp);
+                    if dir.join(METADATA_FILE).exists() {
+                        return Ok(false);
+                    }
+                }
+                published.map(|_| true)
+            }
+            Some(r) => {
+                crate::repo::lock::ensure_held(&self.dir)?;
+                r.remote.put(&format!("{id}/{METADATA_FILE}"), bytes.to_vec(), true)
+            }
+        }
+    }
+
+    /// Marks a folder that holds files other snapshots read, without being a snapshot
+    /// itself, as retired (what a drop leaves), so gc keeps it exactly while it is read.
+    pub fn mark_retired(&self, id: &str, manifest: &[u8]) -> Result<()> {
+        let files = self.folder_files(id)?;
+        if files.iter().any(|(f, _)| f == METADATA_FILE || f == RETIRED_FILE) {
+            return Ok(());
+        }
+        self.changed();
+        match &self.remote {
+            None => crate::repo::publish::write_atomic(&self.snapshot_dir(id).join(RETIRED_FILE), manifest),
+            Some(r) => r.remote.put(&format!("{id}/{RETIRED_FILE}"), manifest.to_vec(), false).map(|_| ()),
+        }
+    }
+
+    /// Staging folders in the local cache left by processes that are gone (bucket only).
+    pub fn stale_staging(&self) -> Vec<(PathBuf, u64)> {
+        let Some(r) = &self.remote else { return Vec::new() };
+        let prefix = format!("{}{TMP_PREFIX}", encode_component(&self.project_id));
+        let Ok(entries) = fs::read_dir(r.cache.staging_dir()) else { return Vec::new() };
+        entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let rest = name.strip_prefix(&prefix)?;
+                // <id>-<pid>-<micros>
+                let mut parts = rest.rsplitn(3, '-');
+                let _micros = parts.next()?;
+                let pid: i32 = parts.next()?.parse().ok()?;
+                let alive = pid == std::process::id() as i32 || Path::new(&format!("/proc/{pid}")).exists();
+                (!alive).then(|| (e.path(), size_of(&e.path())))
+            })
+            .collect()
+    }
+}
+
+fn size_of(path: &Path) -> u64 {
+    if path.is_dir() {
+        fs::read_dir(path).map(|es| es.filter_map(|e| e.ok()).map(|e| size_of(&e.path())).sum()).unwrap_or(0)
+    } else {
+        fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+/// A file of a repository available on the local disk.
+#[derive(Debug)]
+pub struct LocalFile {
+    pub path: PathBuf,
+    pub checksum: String,
+    pub size: u64,
+    pub temp: bool,
+}
+
+impl Drop for LocalFile {
+    fn drop(&mut self) {
+        if self.temp {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Uploads files to `<id>/<name>`: up to three at a time.
+fn upload_all(remote: &Remote, id: &str, files: &[(PathBuf, String, u64)]) -> Result<()> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..3.min(files.len()) {
+            s.spawn(|| loop {
+                if failed.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+                    return;
+                }
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some((path, name, _)) = files.get(i) else { return };
+                if let Err(e) = remote.upload(&format!("{id}/{name}"), path) {
+                    failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                    return;
+                }
+            });
+        }
+    });
+    match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+static VERIFIED: Mutex<Option<std::collections::HashSet<(String, u64, i64, i64, String)>>> = Mutex::new(None);
+
+fn check_local(repo: &Repo, l: &Layer, full: bool) -> Result<()> {
+    let path = repo.snapshot_dir(&l.snapshot).join(&l.file);
+    let meta = match fs::metadata(&path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::MissingFile { id: l.snapshot.clone(), file: l.file.clone() }),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let corrupt = |detail: String| Error::CorruptFile { id: l.snapshot.clone(), file: l.file.clone(), detail };
+    if meta.len() != l.size_bytes {
+        return Err(corrupt(format!("size {} bytes, expected {}", meta.len(), l.size_bytes)));
+    }
+    let key = (path.to_string_lossy().into_owned(), meta.len(), meta.mtime(), meta.mtime_nsec(), l.checksum.clone());
+    if !full && VERIFIED.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|s| s.contains(&key)) {
+        return Ok(());
+    }
+    let (sum, _) = file_checksum(&path)?;
+    if sum != l.checksum {
+        return Err(corrupt("checksum mismatch".into()));
+    }
+    VERIFIED.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(Default::default).insert(key);
+    Ok(())
+}
