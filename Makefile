@@ -12,7 +12,7 @@ PLATFORM := linux_amd64
 RELEASE_EXT := build/release/snapshot.duckdb_extension
 DEBUG_EXT := build/debug/snapshot.duckdb_extension
 
-.PHONY: all release debug venv test test-unit test-sql test-e2e stress demo bench install clean
+.PHONY: all release debug venv test test-unit test-sql test-e2e stress demo bench bench-s3 install clean
 
 all: release
 
@@ -77,7 +77,17 @@ bench: release venv
 	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) $(PY) bench/read.py
 	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) $(PY) bench/incremental.py
 	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) $(PY) bench/suite.py
+	$(MAKE) bench-s3
 	$(PY) bench/report.py
+
+# the S3 server of the off-site benchmark: s3s-fs (Rust), built once into .tools/ (about 5 minutes)
+S3S_FS := .tools/bin/s3s-fs
+$(S3S_FS):
+	cargo install s3s-fs --version 0.14.1 --features binary --locked --root .tools
+
+# off-site repositories against a local S3 server (about 10 minutes), then bench/results-s3.md
+bench-s3: release venv $(S3S_FS)
+	S3S_FS=$(abspath $(S3S_FS)) SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) $(PY) bench/s3.py
 
 # copies the extension where `LOAD snapshot` finds it, for both pinned DuckDB versions
 install: release

@@ -99,6 +99,20 @@ def headline(suite, read, meta, incr):
                              "(no target)", ""))
             rows.append((f"snapshot_restore day {incr['days']} / full copy ({mode})", f"{f['restore_chain_s'] / f['restore_full_s']:.2f}x", "<= 1.5x",
                          verdict(f["restore_chain_s"] / f["restore_full_s"], 1.5)))
+    s3 = load("s3")
+    if s3:
+        n = f"{s3['rows']:,} rows"
+        mid = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
+        c = mid(s3["create_s3_s"]) / mid(s3["create_local_s"])
+        first = mid(s3["read_first_s"]) / s3["read_local_s"]
+        second = mid(s3["read_second_s"]) / s3["read_local_s"]
+        moved = s3["copied_bytes"] / s3["chain_bytes"]
+        rows.append((f"snapshot_create into S3 / into a local folder, {n}", f"{c:.2f}x", "<= 1.5x", verdict(c, 1.5)))
+        rows.append((f"first read from S3 / local read, {n}", f"{first:.2f}x", "<= 2x", verdict(first, 2)))
+        rows.append((f"second read from S3 (cached) / local read, {n}", f"{second:.2f}x", "<= 1.1x", verdict(second, 1.1)))
+        rows.append(("snapshot_copy of a 30-day chain to S3: bytes moved / bytes held", f"{moved:.2f}x", "<= 1.1x", verdict(moved, 1.1)))
+        rows.append(("snapshots() over 1,000 snapshots in S3, first use", f"{s3['list_first_s'] * 1000:.0f} ms", "<= 1000 ms", verdict(s3["list_first_s"], 1.0)))
+        rows.append(("snapshots() over 1,000 snapshots in S3, unchanged", f"{s3['list_again_s'] * 1000:.0f} ms", "<= 100 ms", verdict(s3["list_again_s"], 0.1)))
     return rows
 
 
@@ -256,6 +270,8 @@ def main():
         "Details:",
         "- [results-suite.md](results-suite.md): create, restore, read at 1M / 10M / 100M rows and a 50-table database,",
         "  each operation in a fresh process with its own peak RSS; scaling; why targets are missed.",
+        "- [results-s3.md](results-s3.md): repositories in an S3-compatible bucket (create, first and cached reads,",
+        "  snapshot_copy of a chain, listing), with the test server's own throughput.",
         "- [results-read.md](results-read.md): FROM 't@id', read_snapshot and snapshot_mount views against read_parquet, warm",
         "  and in a fresh process; bytes read by a selective filter.",
         "- [results-metadata.md](results-metadata.md): snapshots(), snapshot_tables(), snapshot_create with 10 to 10,000 snapshots.",

@@ -12,7 +12,7 @@ use crate::engine::verify::file_checksum;
 use crate::engine::{now_micros, os_user, Ctx};
 use crate::error::{Error, Result};
 use crate::repo::layout::{table_file_name, validate_id, METADATA_FILE};
-use crate::repo::manifest::{format_timestamp, id_stamp, FileRef, Manifest, Scope, TableEntry, TableSchema, FORMAT_VERSION};
+use crate::repo::manifest::{format_timestamp, id_stamp, FileRef, Manifest, Scope, ScopeKind, TableEntry, TableSchema, TableStatus, FORMAT_VERSION};
 use crate::repo::publish::{sync_file, write_atomic};
 
 /// Snapshot types written by this extension.
@@ -52,7 +52,7 @@ pub fn resolve_targets(ctx: &Ctx, spec: &ScopeSpec) -> Result<(Vec<TableRef>, Sc
                     catalog::display_part(&ctx.database)
                 )));
             }
-            (tables, Scope { kind: "database".into(), schema: None, exclude, ..Scope::tables() })
+            (tables, Scope { kind: ScopeKind::Database, schema: None, exclude, ..Scope::tables() })
         }
         Shape::Schema { catalog: cat, schema } => {
             let qualified = match &cat {
@@ -61,7 +61,7 @@ pub fn resolve_targets(ctx: &Ctx, spec: &ScopeSpec) -> Result<(Vec<TableRef>, Sc
             };
             let tables = catalog::schema_tables(ctx.db, &ctx.database, &qualified)?;
             let name = tables.first().map(|t| t.schema.clone());
-            (tables, Scope { kind: "schema".into(), schema: name, exclude, ..Scope::tables() })
+            (tables, Scope { kind: ScopeKind::Schema, schema: name, exclude, ..Scope::tables() })
         }
         shape => {
             let mut tables: Vec<TableRef> = Vec::new();
@@ -85,8 +85,8 @@ pub fn resolve_targets(ctx: &Ctx, spec: &ScopeSpec) -> Result<(Vec<TableRef>, Sc
                     Selector::Database | Selector::Schema { .. } => unreachable!("stand alone (ScopeSpec::parse)"),
                 }
             }
-            let (kind, patterns) = if shape == Shape::Pattern { ("pattern", spec.texts()) } else { ("tables", Vec::new()) };
-            (tables, Scope { kind: kind.into(), patterns, exclude, ..Scope::tables() })
+            let (kind, patterns) = if shape == Shape::Pattern { (ScopeKind::Pattern, spec.texts()) } else { (ScopeKind::Tables, Vec::new()) };
+            (tables, Scope { kind, patterns, exclude, ..Scope::tables() })
         }
     };
     let mut seen = std::collections::HashSet::new();
@@ -114,7 +114,7 @@ pub fn ensure_repo_dir(ctx: &Ctx) -> Result<()> {
 
 /// Creates a snapshot of `targets`; the caller holds the repository lock.
 pub fn create_locked(ctx: &Ctx, req: &CreateRequest, targets: &[TableRef], mut scope: Scope) -> Result<Manifest> {
-    if scope.kind == "tables" && scope.tables.is_empty() {
+    if scope.kind == ScopeKind::Tables && scope.tables.is_empty() {
         let mut names: Vec<String> = targets.iter().map(|t| if t.catalog == ctx.database { t.display() } else { t.full_display() }).collect();
         names.sort();
         scope.tables = names;
@@ -173,16 +173,16 @@ fn write_snapshot(
     let history = crate::engine::list::manifests(&ctx.repo)?;
     crate::engine::trace("list snapshots", started);
     // lineage: the previous snapshot of the same scope (a table list: of the same tables)
-    let parent = history.iter().find(|m| m.database == ctx.database && m.scope == scope && !(scope.kind == "tables" && scope.tables.is_empty())).cloned();
+    let parent = history.iter().find(|m| m.database == ctx.database && m.scope == scope && !(scope.kind == ScopeKind::Tables && scope.tables.is_empty())).cloned();
     let hash_id = crate::engine::fingerprint::hash_id(&duckdb_version);
     let plan = Plan { id, dir, history: &history, hash_id: &hash_id, incremental: req.incremental.unwrap_or(true) };
-    db.exec("BEGIN TRANSACTION")?;
-    let copied = copy_tables(ctx, &plan, targets).and_then(|tables| {
+    let copied = crate::engine::sql::in_transaction(db, || {
+        let tables = copy_tables(ctx, &plan, targets)?;
         // objects are read in the same transaction as the data
-        let mut objects = match (scope.kind.as_str(), targets.first()) {
+        let mut objects = match (scope.kind, targets.first()) {
             _ if req.objects.is_some() => req.objects.clone().unwrap_or_default(),
-            ("database", _) => crate::engine::objects::capture(db, &ctx.database, None)?,
-            ("schema", Some(t)) => crate::engine::objects::capture(db, &t.catalog, Some(&t.schema))?,
+            (ScopeKind::Database, _) => crate::engine::objects::capture(db, &ctx.database, None)?,
+            (ScopeKind::Schema, Some(t)) => crate::engine::objects::capture(db, &t.catalog, Some(&t.schema))?,
             _ => Vec::new(),
         };
         if req.objects.is_none() {
@@ -190,12 +190,6 @@ fn write_snapshot(
         }
         Ok((tables, objects))
     });
-    match &copied {
-        Ok(_) => db.exec("COMMIT")?,
-        Err(_) => {
-            let _ = db.exec("ROLLBACK");
-        }
-    }
     let (written, mut objects) = copied?;
     crate::engine::trace("tables written, committed", started);
     if req.objects.is_none() {
@@ -204,6 +198,8 @@ fn write_snapshot(
     }
     let mut tables = Vec::with_capacity(written.len());
     let mut obsolete = Vec::new();
+    // staged files that are uploaded, not renamed into place, need no fsync
+    let durable = ctx.repo.stages_in_place();
     for (mut t, w) in written {
         let mut sums = std::collections::HashMap::new();
         let mut sketch_bytes = 0;
@@ -212,7 +208,7 @@ fn write_snapshot(
             // the fsync (waiting for write-back) and the checksum (reading from the page
             // cache) overlap instead of adding up
             let (synced, summed) = std::thread::scope(|s| {
-                let sync = s.spawn(|| sync_file(&path));
+                let sync = s.spawn(|| if durable { sync_file(&path) } else { Ok(()) });
                 let sum = file_checksum(&path);
                 (sync.join().unwrap_or_else(|_| Err(Error::Internal("fsync thread panicked".into()))), sum)
             });
@@ -220,7 +216,9 @@ fn write_snapshot(
             sums.insert(f.clone(), summed?);
             let sketch = crate::engine::fingerprint::sketch_path(&path);
             if f.ends_with(".idx") && sketch.exists() {
-                sync_file(&sketch)?;
+                if durable {
+                    sync_file(&sketch)?;
+                }
                 sketch_bytes += fs::metadata(&sketch).map(|m| m.len()).unwrap_or(0);
             }
         }
@@ -240,7 +238,7 @@ fn write_snapshot(
         t.bytes_reused = layers.iter().filter(|l| l.snapshot != id).map(|l| l.size_bytes).sum();
         t.size_bytes = if newest.snapshot == id { newest.size_bytes } else { 0 };
         t.row_count = w.row_count;
-        t.status = w.status.to_string();
+        t.status = w.status;
         t.parent_id = w.parent_id;
         t.rows_added = w.rows_added;
         t.rows_removed = w.rows_removed;
@@ -251,7 +249,7 @@ fn write_snapshot(
     }
     crate::engine::trace("files synced and checksummed", started);
     let deleted_in_source = match &parent {
-        Some(p) if scope.kind != "tables" => p
+        Some(p) if scope.kind != ScopeKind::Tables => p
             .tables
             .iter()
             .filter(|e| !tables.iter().any(|t| t.catalog == e.catalog && t.bucket == e.bucket && t.table == e.table))
@@ -347,7 +345,7 @@ fn copy_tables(ctx: &Ctx, plan: &Plan, targets: &[TableRef]) -> Result<Vec<(Tabl
                 layers: Vec::new(),
                 index: None,
                 parent_id: None,
-                status: String::new(),
+                status: TableStatus::Stored,
                 rows_added: 0,
                 rows_removed: 0,
                 bytes_written: 0,

@@ -257,7 +257,7 @@ pub fn drop_schema(ctx: &Ctx, schema: &str) -> Result<Vec<DroppedTable>> {
         id_prefix: "auto_predrop",
         ..Default::default()
     };
-    let scope = manifest::Scope { kind: "schema".into(), schema: Some(t0.schema.clone()), ..manifest::Scope::tables() };
+    let scope = manifest::Scope { kind: manifest::ScopeKind::Schema, schema: Some(t0.schema.clone()), ..manifest::Scope::tables() };
     let backup = create_locked(ctx, &req, &tables, scope)?;
     let sql = format!(
         "DROP SCHEMA {}.{} CASCADE",
@@ -269,33 +269,4 @@ pub fn drop_schema(ctx: &Ctx, schema: &str) -> Result<Vec<DroppedTable>> {
         return Err(Error::Input(format!("cannot drop schema {display}: {}", e.one_line())));
     }
     Ok(tables.iter().map(|t| DroppedTable { backup_snapshot_id: backup.snapshot_id.clone(), table: t.display() }).collect())
-}
-
-/// Restores a table from the newest `pre_drop` snapshot that has it.
-pub fn undrop(ctx: &Ctx, table: &str) -> Result<crate::engine::restore::RestoreOutcome> {
-    let found = crate::engine::list::manifests(&ctx.repo)?
-        .into_iter()
-        .filter(|m| m.kind == KIND_PRE_DROP)
-        .find(|m| crate::engine::restore::find_entry(m, table).is_ok());
-    let Some(m) = found else {
-        return Err(Error::Input(format!(
-            "no pre_drop snapshot has table {}; nothing to undrop (tables dropped with snapshot_drop_table can be undropped)",
-            crate::repo::layout::printable(table)
-        )));
-    };
-    // undrop brings back what is gone; replacing a table that exists is snapshot_restore's job
-    let e = crate::engine::restore::find_entry(&m, table)?;
-    let catalog = if e.catalog == m.database { ctx.database.clone() } else { e.catalog.clone() };
-    let live = catalog::TableRef { catalog, schema: e.bucket.clone(), table: e.table.clone() };
-    if catalog::table_exists(ctx.db, &live)? {
-        return Err(Error::Input(format!(
-            "{} exists; nothing to undrop — use CALL snapshot_restore('{}', '{}') to replace it",
-            live.display(),
-            m.snapshot_id,
-            live.display().replace('\'', "''")
-        )));
-    }
-    let scope = crate::engine::scope::ScopeSpec { selectors: vec![crate::engine::scope::Selector::Table(table.to_string())], exclude: Vec::new() };
-    let req = crate::engine::restore::RestoreRequest::new(crate::engine::point::SnapshotArg::Id(m.snapshot_id.clone()), scope);
-    crate::engine::restore::restore(ctx, &req)
 }

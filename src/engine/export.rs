@@ -69,7 +69,7 @@ pub fn export(ctx: &Ctx, id: &str, target: &Path) -> Result<Exported> {
             t.layers.clear();
             t.index = None;
             t.parent_id = None;
-            t.status = "stored".into();
+            t.status = crate::repo::manifest::TableStatus::Stored;
             t.bytes_written = size;
             t.bytes_reused = 0;
         }

@@ -18,6 +18,7 @@ use crate::engine::sql::{ident, literal, Sql};
 use crate::engine::types;
 use crate::error::{Error, Result};
 use crate::repo::layout::Repo;
+use crate::repo::manifest::{LayerKind, TableStatus};
 use crate::repo::manifest::{FileRef, Layer, Manifest, TableEntry, BLOCK_BITS};
 
 /// Deltas after which the next snapshot of a table is a full copy again.
@@ -37,7 +38,7 @@ pub struct Written {
     pub own_files: Vec<String>,
     pub index: Option<FileRef>,
     pub parent_id: Option<String>,
-    pub status: &'static str,
+    pub status: TableStatus,
     pub rows_added: u64,
     pub rows_removed: u64,
     /// A sketch made obsolete by this version's own (deleted after publishing).
@@ -162,7 +163,7 @@ pub fn write_table(job: &Job, prior: Option<Prior>) -> Result<Written> {
             own_files,
             index,
             parent_id,
-            status: "unchanged",
+            status: TableStatus::Unchanged,
             rows_added: 0,
             rows_removed: 0,
             obsolete_sketch: None,
@@ -187,7 +188,7 @@ pub fn write_table(job: &Job, prior: Option<Prior>) -> Result<Written> {
     layers.push(Layer {
         snapshot: job.id.to_string(),
         file: delta_file.clone(),
-        kind: "delta".into(),
+        kind: LayerKind::Delta,
         rows,
         size_bytes: 0,
         checksum: String::new(),
@@ -201,7 +202,7 @@ pub fn write_table(job: &Job, prior: Option<Prior>) -> Result<Written> {
         own_files: vec![delta_file, index.clone()],
         index: Some(FileRef { snapshot: job.id.to_string(), file: index }),
         parent_id,
-        status: "stored",
+        status: TableStatus::Stored,
         rows_added: changes.rows_added,
         rows_removed: changes.rows_removed,
         obsolete_sketch: parent_sketch,
@@ -284,7 +285,7 @@ fn full_copy(job: &Job, dense: bool, fp: Option<&Scanned>, parent_id: Option<Str
         layers: vec![Layer {
             snapshot: job.id.to_string(),
             file: job.file.to_string(),
-            kind: "base".into(),
+            kind: LayerKind::Base,
             rows: row_count,
             size_bytes: 0,
             checksum: String::new(),
@@ -294,7 +295,7 @@ fn full_copy(job: &Job, dense: bool, fp: Option<&Scanned>, parent_id: Option<Str
         own_files,
         index,
         parent_id,
-        status: "stored",
+        status: TableStatus::Stored,
         rows_added: row_count,
         rows_removed: parent_rows,
         obsolete_sketch: None,

@@ -34,6 +34,12 @@ pub fn always_whole(columns: &[Column]) -> bool {
     })
 }
 
+/// The key `__snapshot_keep` is called with: the version's layers as JSON (so a process that
+/// never saw the version can compute it).
+pub fn survivors_key(sources: &[Source]) -> String {
+    serde_json::to_string(sources).expect("sources serialize")
+}
+
 /// The local path DuckDB reads a layer's file at.
 pub fn layer_path(repo: &Repo, l: &Layer) -> String {
     repo.data_path(l)
@@ -149,7 +155,7 @@ impl Version {
         if self.deltas().is_empty() {
             return format!("SELECT {rid} AS __snap_r, {cols} FROM {base}");
         }
-        let key = literal(&crate::engine::survivors::key(&self.sources));
+        let key = literal(&survivors_key(&self.sources));
         let files = self.deltas().iter().map(|d| literal(&d.path)).collect::<Vec<_>>().join(", ");
         format!(
             "SELECT {rid} AS __snap_r, {cols} FROM {base} WHERE {KEEP}({key}, 0, {rid}) \

@@ -20,6 +20,7 @@ pub mod survivors;
 pub mod sql;
 pub mod travel;
 pub mod types;
+pub mod undrop;
 pub mod verify;
 
 use std::path::PathBuf;

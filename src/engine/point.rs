@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
-use crate::engine::restore::{find_deleted, find_entry};
+use crate::engine::sql::split_qualified;
 use crate::engine::scope::{Selector, ScopeSpec, Shape};
 use crate::engine::sql::literal;
 use crate::engine::{list, Ctx};
 use crate::error::{Error, Result};
 use crate::repo::layout::printable;
-use crate::repo::manifest::{self, Manifest, TableEntry};
+use crate::repo::manifest::{self, Manifest, ScopeKind, TableEntry};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SnapshotArg {
@@ -216,10 +216,10 @@ pub fn table_at(ctx: &Ctx, arg: &SnapshotArg, table: &str) -> Result<Found> {
 /// or before `at` whose scope holds all of it (for a schema: that schema or the database).
 pub fn scope_snapshot(ctx: &Ctx, at: i64, shape: &Shape) -> Result<Arc<Manifest>> {
     let fits = |m: &Manifest| match shape {
-        Shape::Database => m.scope.kind == "database",
+        Shape::Database => m.scope.kind == ScopeKind::Database,
         Shape::Schema { schema, .. } => {
-            m.scope.kind == "database"
-                || (m.scope.kind == "schema" && m.scope.schema.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(schema)))
+            m.scope.kind == ScopeKind::Database
+                || (m.scope.kind == ScopeKind::Schema && m.scope.schema.as_deref().is_some_and(|s| s.eq_ignore_ascii_case(schema)))
         }
         _ => false,
     };
@@ -303,4 +303,63 @@ mod tests {
         assert!(looks_like_time("2024-12-11") && looks_like_time("2024-12-11 14:00:00+00"));
         assert!(!looks_like_time("snap_20241211") && !looks_like_time("2024"));
     }
+}
+
+/// The snapshot entry a user-supplied table name refers to.
+pub fn find_entry<'m>(m: &'m Manifest, name: &str) -> Result<&'m TableEntry> {
+    let parts = split_qualified(name);
+    let matches = |exact: bool| -> Vec<&'m TableEntry> {
+        let eq = |a: &str, b: &str| if exact { a == b } else { a.to_lowercase() == b.to_lowercase() };
+        m.tables
+            .iter()
+            .filter(|t| match parts.as_deref() {
+                Some([table]) => eq(&t.table, table),
+                Some([schema, table]) => eq(&t.bucket, schema) && eq(&t.table, table),
+                Some([cat, schema, table]) => {
+                    (eq(&t.catalog, cat) || eq(&m.database, cat)) && eq(&t.bucket, schema) && eq(&t.table, table)
+                }
+                _ => false,
+            } || eq(&t.table, name))
+            .collect()
+    };
+    for exact in [true, false] {
+        let found = matches(exact);
+        match found.len() {
+            0 => continue,
+            1 => return Ok(found[0]),
+            _ => {
+                // a bare name present in several schemas: prefer main, else ambiguous
+                if let Some(t) = found.iter().find(|t| t.bucket == "main") {
+                    return Ok(t);
+                }
+                return Err(Error::Input(format!(
+                    "table {} is ambiguous in snapshot '{}'; qualify it as schema.table",
+                    crate::repo::layout::printable(name),
+                    m.snapshot_id
+                )));
+            }
+        }
+    }
+    if let Some(d) = find_deleted(m, name) {
+        return Err(Error::Input(format!(
+            "table {}.{} was deleted in the source before snapshot '{}'; its last version is in snapshot '{}'",
+            crate::repo::layout::printable(&d.bucket),
+            crate::repo::layout::printable(&d.table),
+            m.snapshot_id,
+            d.last_snapshot_id
+        )));
+    }
+    Err(Error::TableNotInSnapshot { table: crate::repo::layout::printable(name), id: m.snapshot_id.clone() })
+}
+
+/// A table the snapshot records as deleted in the source (`name` as in `find_entry`).
+pub fn find_deleted<'m>(m: &'m Manifest, name: &str) -> Option<&'m crate::repo::manifest::DeletedTable> {
+    let parts = split_qualified(name)?;
+    let eq = |a: &str, b: &str| a.to_lowercase() == b.to_lowercase();
+    m.deleted_in_source.iter().find(|d| match parts.as_slice() {
+        [table] => eq(&d.table, table),
+        [schema, table] => eq(&d.bucket, schema) && eq(&d.table, table),
+        [cat, schema, table] => (eq(&d.catalog, cat) || eq(&m.database, cat)) && eq(&d.bucket, schema) && eq(&d.table, table),
+        _ => false,
+    })
 }

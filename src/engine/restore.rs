@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::engine::catalog::{self, TableRef};
-use crate::engine::point::{self, SnapshotArg};
+use crate::engine::point::{self, find_deleted, find_entry, SnapshotArg};
 use crate::engine::scope::{ScopeSpec, Selector, Shape};
 use crate::repo::layout::printable;
 use crate::engine::create::{create_locked, ensure_repo_dir, CreateRequest, KIND_PRE_RESTORE};
@@ -153,65 +153,6 @@ fn pick(ctx: &Ctx, req: &RestoreRequest) -> Result<Picked> {
             Shape::Tables | Shape::Pattern => Ok(Picked { tables: point::tables_at(ctx, at, &req.scope)?, objects: Vec::new() }),
         },
     }
-}
-
-/// The snapshot entry a user-supplied table name refers to.
-pub fn find_entry<'m>(m: &'m Manifest, name: &str) -> Result<&'m TableEntry> {
-    let parts = split_qualified(name);
-    let matches = |exact: bool| -> Vec<&'m TableEntry> {
-        let eq = |a: &str, b: &str| if exact { a == b } else { a.to_lowercase() == b.to_lowercase() };
-        m.tables
-            .iter()
-            .filter(|t| match parts.as_deref() {
-                Some([table]) => eq(&t.table, table),
-                Some([schema, table]) => eq(&t.bucket, schema) && eq(&t.table, table),
-                Some([cat, schema, table]) => {
-                    (eq(&t.catalog, cat) || eq(&m.database, cat)) && eq(&t.bucket, schema) && eq(&t.table, table)
-                }
-                _ => false,
-            } || eq(&t.table, name))
-            .collect()
-    };
-    for exact in [true, false] {
-        let found = matches(exact);
-        match found.len() {
-            0 => continue,
-            1 => return Ok(found[0]),
-            _ => {
-                // a bare name present in several schemas: prefer main, else ambiguous
-                if let Some(t) = found.iter().find(|t| t.bucket == "main") {
-                    return Ok(t);
-                }
-                return Err(Error::Input(format!(
-                    "table {} is ambiguous in snapshot '{}'; qualify it as schema.table",
-                    crate::repo::layout::printable(name),
-                    m.snapshot_id
-                )));
-            }
-        }
-    }
-    if let Some(d) = find_deleted(m, name) {
-        return Err(Error::Input(format!(
-            "table {}.{} was deleted in the source before snapshot '{}'; its last version is in snapshot '{}'",
-            crate::repo::layout::printable(&d.bucket),
-            crate::repo::layout::printable(&d.table),
-            m.snapshot_id,
-            d.last_snapshot_id
-        )));
-    }
-    Err(Error::TableNotInSnapshot { table: crate::repo::layout::printable(name), id: m.snapshot_id.clone() })
-}
-
-/// A table the snapshot records as deleted in the source (`name` as in `find_entry`).
-pub fn find_deleted<'m>(m: &'m Manifest, name: &str) -> Option<&'m crate::repo::manifest::DeletedTable> {
-    let parts = split_qualified(name)?;
-    let eq = |a: &str, b: &str| a.to_lowercase() == b.to_lowercase();
-    m.deleted_in_source.iter().find(|d| match parts.as_slice() {
-        [table] => eq(&d.table, table),
-        [schema, table] => eq(&d.bucket, schema) && eq(&d.table, table),
-        [cat, schema, table] => (eq(&d.catalog, cat) || eq(&m.database, cat)) && eq(&d.bucket, schema) && eq(&d.table, table),
-        _ => false,
-    })
 }
 
 /// Where restored things go: catalog and schema mapping of one call.
@@ -522,8 +463,7 @@ fn apply(
     objects: &[ObjectTarget],
 ) -> Result<Vec<u64>> {
     let db = ctx.db;
-    db.exec("BEGIN TRANSACTION")?;
-    let result = (|| {
+    crate::engine::sql::in_transaction(db, || {
         let order = creation_order(&entries.iter().map(|(_, e)| e).collect::<Vec<_>>());
         // schemas first
         let mut schemas: Vec<(String, String)> = targets.iter().map(|t| (t.catalog.clone(), t.schema.clone())).collect();
@@ -594,20 +534,7 @@ fn apply(
             create_object(db, o)?;
         }
         Ok(counts)
-    })();
-    match result {
-        Ok(counts) => {
-            if let Err(e) = db.exec("COMMIT") {
-                let _ = db.exec("ROLLBACK");
-                return Err(e);
-            }
-            Ok(counts)
-        }
-        Err(e) => {
-            let _ = db.exec("ROLLBACK");
-            Err(e)
-        }
-    }
+    })
 }
 
 fn drop_object(db: &dyn Sql, o: &ObjectTarget) -> Result<()> {

@@ -141,6 +141,25 @@ pub fn skip_qualified(s: &str) -> Option<&str> {
     }
 }
 
+/// Runs `f` inside one transaction on the extension's connection: COMMIT when it succeeds,
+/// ROLLBACK when it or the COMMIT fails. Every multi-statement change goes through here.
+pub fn in_transaction<T>(db: &dyn Sql, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    db.exec("BEGIN TRANSACTION")?;
+    match f() {
+        Ok(v) => match db.exec("COMMIT") {
+            Ok(_) => Ok(v),
+            Err(e) => {
+                let _ = db.exec("ROLLBACK");
+                Err(e)
+            }
+        },
+        Err(e) => {
+            let _ = db.exec("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -102,11 +102,6 @@ impl Survivors {
     }
 }
 
-/// The key `__snapshot_keep` is called with: the version's layers as JSON (so a process that
-/// never saw the version can compute it).
-pub fn key(sources: &[Source]) -> String {
-    serde_json::to_string(sources).expect("sources serialize")
-}
 
 /// Computed survivors, least recently used last; bounded by `CACHE_BYTES`.
 static CACHE: Mutex<Vec<(String, Arc<Survivors>)>> = Mutex::new(Vec::new());

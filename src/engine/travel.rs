@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use crate::engine::catalog;
-use crate::engine::restore::find_entry;
-use crate::engine::sql::{ident, literal, split_qualified, Sql};
+use crate::engine::point::find_entry;
+use crate::engine::sql::{ident, literal, split_qualified};
 use crate::engine::layers::Version;
 use crate::engine::point::SnapshotArg;
 use crate::engine::{list, types, Ctx};
@@ -240,11 +240,14 @@ pub fn mount(ctx: &Ctx, id: &str, schema: &str) -> Result<Vec<(String, String)>>
     };
     for e in &m.tables {
         crate::engine::verify::check_entry(&ctx.repo, &m, e, false)?;
+        // views name the files: a bucket's stay in the cache while this process runs
+        for l in e.effective_layers(&m.snapshot_id) {
+            ctx.repo.keep_cached(&l);
+        }
     }
     let marker = format!("snapshot_mount:{}", m.snapshot_id);
     let db = ctx.db;
-    db.exec("BEGIN TRANSACTION")?;
-    let result = (|| {
+    crate::engine::sql::in_transaction(db, || {
         db.exec(&format!("CREATE SCHEMA IF NOT EXISTS {}.{}", ident(&cat), ident(&sch)))?;
         let mut out = Vec::new();
         for e in &m.tables {
@@ -277,8 +280,7 @@ pub fn mount(ctx: &Ctx, id: &str, schema: &str) -> Result<Vec<(String, String)>>
             out.push((format!("{}.{}", catalog::display_part(&sch), catalog::display_part(&name)), format!("{}.{}", e.bucket, e.table)));
         }
         Ok(out)
-    })();
-    finish(db, result)
+    })
 }
 
 /// Drops the views `mount` created in `schema`, and the schema if nothing else is in it.
@@ -299,14 +301,12 @@ pub fn unmount(ctx: &Ctx, schema: &str) -> Result<Vec<String>> {
     if names.is_empty() {
         return Err(Error::Input(format!("no mounted snapshot in schema {}", catalog::display_part(&sch))));
     }
-    db.exec("BEGIN TRANSACTION")?;
-    let result = (|| {
+    let dropped = crate::engine::sql::in_transaction(db, || {
         for v in &names {
             db.exec(&format!("DROP VIEW {}.{}.{}", ident(&cat), ident(&sch), ident(v)))?;
         }
-        Ok(names.iter().map(|v| format!("{}.{}", catalog::display_part(&sch), catalog::display_part(v))).collect())
-    })();
-    let dropped = finish(db, result)?;
+        Ok(names.iter().map(|v| format!("{}.{}", catalog::display_part(&sch), catalog::display_part(v))).collect::<Vec<_>>())
+    })?;
     if sch != "main" {
         // the schema goes too if the mount left it empty; a non-empty schema refuses, which is fine
         let _ = db.exec(&format!("DROP SCHEMA {}.{}", ident(&cat), ident(&sch)));
@@ -314,15 +314,3 @@ pub fn unmount(ctx: &Ctx, schema: &str) -> Result<Vec<String>> {
     Ok(dropped)
 }
 
-fn finish<T>(db: &dyn Sql, result: Result<T>) -> Result<T> {
-    match result {
-        Ok(v) => {
-            db.exec("COMMIT")?;
-            Ok(v)
-        }
-        Err(e) => {
-            let _ = db.exec("ROLLBACK");
-            Err(e)
-        }
-    }
-}

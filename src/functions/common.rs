@@ -176,7 +176,7 @@ pub fn table_row(m: &Manifest, t: &TableEntry, extra: Vec<Val>) -> Vec<Val> {
     let mut row = vec![Val::Str(m.snapshot_id.clone()), Val::Str(t.bucket.clone()), Val::Str(t.table.clone()), Val::Str(t.file.clone())];
     row.extend(lineage_values(t));
     row.extend(extra);
-    row.extend([Val::Str(t.status.clone()), Val::I64(t.row_count as i64), Val::I64(t.data_bytes(&m.snapshot_id) as i64)]);
+    row.extend([Val::Str(t.status.as_str().into()), Val::I64(t.row_count as i64), Val::I64(t.data_bytes(&m.snapshot_id) as i64)]);
     row
 }
 

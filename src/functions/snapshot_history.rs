@@ -58,7 +58,7 @@ impl TableFn for SnapshotHistory {
                 Val::Str(e.table.clone()),
             ];
             row.extend(lineage_values(e));
-            row.extend([Val::I64(e.data_bytes(&m.snapshot_id) as i64), Val::Str(e.status.clone()), Val::I64(e.row_count as i64), change]);
+            row.extend([Val::I64(e.data_bytes(&m.snapshot_id) as i64), Val::Str(e.status.as_str().into()), Val::I64(e.row_count as i64), change]);
             rows.push(row);
         }
         Ok(Produce::Rows(rows))

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::engine::drop::undrop;
+use crate::engine::undrop::undrop;
 use crate::engine::Settings;
 use crate::error::Result;
 use crate::functions::common::{required_str, restore_rows, restore_schema, settings, with_ctx};

@@ -71,8 +71,7 @@ pub struct FileRef {
 pub struct Layer {
     pub snapshot: String,
     pub file: String,
-    /// `base` or `delta`.
-    pub kind: String,
+    pub kind: LayerKind,
     pub rows: u64,
     pub size_bytes: u64,
     pub checksum: String,
@@ -88,6 +87,48 @@ pub struct Layer {
 impl Layer {
     pub fn file_ref(&self) -> FileRef {
         FileRef { snapshot: self.snapshot.clone(), file: self.file.clone() }
+    }
+}
+
+/// What a layer holds: whole rows (`base`) or changed rows keyed by row id (`delta`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LayerKind {
+    Base,
+    Delta,
+}
+
+/// What a snapshot was asked to cover.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ScopeKind {
+    /// The whole database with its schemas and objects.
+    Database,
+    /// One schema (`Scope::schema`) with its objects.
+    Schema,
+    /// Named tables.
+    Tables,
+    /// Glob patterns over schema and table names.
+    Pattern,
+}
+
+/// What a snapshot did with a table's data.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TableStatus {
+    /// New data written.
+    #[default]
+    Stored,
+    /// Nothing changed since the parent: every file referenced.
+    Unchanged,
+}
+
+impl TableStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TableStatus::Stored => "stored",
+            TableStatus::Unchanged => "unchanged",
+        }
     }
 }
 
@@ -112,8 +153,7 @@ pub struct DbObject {
 /// (`parent_id`); a table of the parent's scope missing later is `deleted_in_source`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Scope {
-    /// `database`, `schema` (with `schema`), `tables` (named tables) or `pattern` (globs).
-    pub kind: String,
+    pub kind: ScopeKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<String>,
     /// `pattern`: the scope as given (`['main.fact_*', 'dim_?']`).
@@ -130,7 +170,7 @@ pub struct Scope {
 impl Scope {
     /// A scope of explicitly named tables (backups before a restore or drop).
     pub fn tables() -> Scope {
-        Scope { kind: "tables".into(), schema: None, patterns: Vec::new(), tables: Vec::new(), exclude: Vec::new() }
+        Scope { kind: ScopeKind::Tables, schema: None, patterns: Vec::new(), tables: Vec::new(), exclude: Vec::new() }
     }
 }
 
@@ -164,9 +204,8 @@ pub struct TableEntry {
     /// The snapshot whose version of the table this one was derived from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_id: Option<String>,
-    /// `stored` (new data written), `unchanged` (everything referenced).
-    #[serde(default = "stored")]
-    pub status: String,
+    #[serde(default)]
+    pub status: TableStatus,
     #[serde(default)]
     pub rows_added: u64,
     #[serde(default)]
@@ -178,10 +217,6 @@ pub struct TableEntry {
     pub bytes_reused: u64,
 }
 
-fn stored() -> String {
-    "stored".into()
-}
-
 impl TableEntry {
     /// The layers of this version; a format 1 entry is one base file in `snapshot_id`.
     pub fn effective_layers(&self, snapshot_id: &str) -> Vec<Layer> {
@@ -191,7 +226,7 @@ impl TableEntry {
         vec![Layer {
             snapshot: snapshot_id.to_string(),
             file: self.file.clone(),
-            kind: "base".into(),
+            kind: LayerKind::Base,
             rows: self.row_count,
             size_bytes: self.size_bytes,
             checksum: self.checksum.clone(),

@@ -258,6 +258,14 @@ impl Repo {
         }
     }
 
+    /// Keeps a bucket's data file in the cache for the rest of this process (a mount's
+    /// views name it).
+    pub fn keep_cached(&self, l: &Layer) {
+        if let Some(r) = &self.remote {
+            crate::repo::cache::hold(&r.cache.object_path(&l.checksum, &l.file));
+        }
+    }
+
     /// Downloads a data file into the cache, admitting it only when size and checksum match.
     fn fetch(&self, r: &RemoteRepo, l: &Layer, target: &Path) -> Result<()> {
         let tmp = r.cache.temp_path("download")?;
@@ -298,6 +306,12 @@ impl Repo {
                 self.fetch(r, l, &path)
             }
         }
+    }
+
+    /// True when staged files become the repository's files by a rename (so they must be
+    /// durable before publication); a bucket's are uploaded instead.
+    pub fn stages_in_place(&self) -> bool {
+        self.remote.is_none()
     }
 
     /// A new folder to write snapshot `id` in.
