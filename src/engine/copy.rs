@@ -35,7 +35,7 @@ pub fn copy_snapshots(ctx: &Ctx, what: &SnapshotArg, other: Other) -> Result<Vec
     };
     let mut manifests = match what {
         SnapshotArg::All => {
-            let all = crate::engine::list::manifests(&from)?;
+            let all = crate::repo::list::manifests(&from)?;
             if all.is_empty() {
                 return Err(Error::Input(format!("{} holds no snapshots; nothing to copy", from.dir.display())));
             }

@@ -170,7 +170,7 @@ fn write_snapshot(
     let db = ctx.db;
     let started = std::time::Instant::now();
     let duckdb_version = db.query("SELECT version()")?.scalar().unwrap_or("unknown").to_string();
-    let history = crate::engine::list::manifests(&ctx.repo)?;
+    let history = crate::repo::list::manifests(&ctx.repo)?;
     crate::engine::trace("list snapshots", started);
     // lineage: the previous snapshot of the same scope (a table list: of the same tables)
     let parent = history.iter().find(|m| m.database == ctx.database && m.scope == scope && !(scope.kind == ScopeKind::Tables && scope.tables.is_empty())).cloned();

@@ -9,8 +9,6 @@ pub mod export;
 pub mod fingerprint;
 pub mod incremental;
 pub mod layers;
-pub mod gc;
-pub mod list;
 pub mod objects;
 pub mod point;
 pub mod prune;
@@ -158,13 +156,7 @@ pub fn trace(step: &str, since: std::time::Instant) {
     }
 }
 
-/// Microseconds since the Unix epoch, now.
-pub fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
+pub use crate::repo::manifest::now_micros;
 
 /// The operating-system user running DuckDB.
 pub fn os_user() -> String {

@@ -137,7 +137,7 @@ pub fn decide(mut candidates: Vec<Candidate>, policy: &Policy) -> Result<Vec<Dec
 pub fn prune(ctx: &Ctx, policy: &Policy) -> Result<Vec<Decision>> {
     crate::engine::create::ensure_repo_dir(ctx)?;
     let _lock = ctx.lock()?;
-    let manifests = crate::engine::list::manifests(&ctx.repo)?;
+    let manifests = crate::repo::list::manifests(&ctx.repo)?;
     let candidates = manifests
         .iter()
         .filter(|m| policy.kind.as_deref().is_none_or(|k| m.kind == k))

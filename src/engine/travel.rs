@@ -9,7 +9,8 @@ use crate::engine::point::find_entry;
 use crate::engine::sql::{ident, literal, split_qualified};
 use crate::engine::layers::Version;
 use crate::engine::point::SnapshotArg;
-use crate::engine::{list, types, Ctx};
+use crate::engine::{types, Ctx};
+use crate::repo::list;
 use crate::error::{Error, Result};
 use crate::repo::manifest::{load, Column, Manifest, TableEntry};
 

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 
 /// Restores a table from the newest `pre_drop` snapshot that has it.
 pub fn undrop(ctx: &Ctx, table: &str) -> Result<crate::engine::restore::RestoreOutcome> {
-    let found = crate::engine::list::manifests(&ctx.repo)?
+    let found = crate::repo::list::manifests(&ctx.repo)?
         .into_iter()
         .filter(|m| m.kind == KIND_PRE_DROP)
         .find(|m| crate::engine::point::find_entry(m, table).is_ok());

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::engine::gc::gc;
+use crate::repo::gc::gc;
 use crate::engine::Settings;
 use crate::error::Result;
 use crate::functions::common::{settings, with_ctx};
@@ -39,7 +39,7 @@ impl TableFn for SnapshotGc {
     }
 
     fn produce(host: &Arc<Host>, bind: &Bind, _columns: &[usize]) -> Result<Produce> {
-        let items = with_ctx(host, &bind.settings, |ctx| gc(ctx, bind.dry_run))?;
+        let items = with_ctx(host, &bind.settings, |ctx| gc(&ctx.repo, ctx.lock_timeout, bind.dry_run))?;
         Ok(Produce::Rows(
             items
                 .into_iter()

@@ -7,7 +7,7 @@ use crate::engine::point::{self, SnapshotArg};
 use crate::engine::Settings;
 use crate::error::Result;
 use crate::functions::common::{deleted_row, settings, snapshot_arg, table_columns, table_row, with_ctx_light, Accepts};
-use crate::engine::list::manifests as list_manifests;
+use crate::repo::list::manifests as list_manifests;
 use crate::host::session::Host;
 use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
 

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::functions::common::{listed_time, settings, with_ctx_light};
 use crate::host::session::Host;
 use crate::host::table_fn::{BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
-use crate::engine::list::manifests as list_manifests;
+use crate::repo::list::manifests as list_manifests;
 use crate::repo::layout::Repo;
 use crate::repo::manifest::Manifest;
 

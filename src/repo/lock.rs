@@ -85,7 +85,7 @@ struct ObjectLock {
 }
 
 fn lock_body(owner: &str, lease: Duration) -> Vec<u8> {
-    let expires = crate::engine::now_micros() + lease.as_micros() as i64;
+    let expires = crate::repo::manifest::now_micros() + lease.as_micros() as i64;
     serde_json::json!({
         "owner": owner,
         "host": hostname(),
@@ -109,7 +109,7 @@ impl RepoLock {
             "{}:{}:{}:{}",
             hostname(),
             std::process::id(),
-            crate::engine::now_micros(),
+            crate::repo::manifest::now_micros(),
             SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
         let lease = lease();
@@ -124,7 +124,7 @@ impl RepoLock {
                     .ok()
                     .and_then(|v| v.get("expires_at_micros").and_then(|e| e.as_i64()))
                     .unwrap_or(0);
-                if expires < crate::engine::now_micros() {
+                if expires < crate::repo::manifest::now_micros() {
                     if let Some(etag) = remote.put_if_match(rel, lock_body(&owner, lease), &tag)? {
                         break etag;
                     }

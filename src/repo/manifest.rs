@@ -353,6 +353,14 @@ pub fn load(repo: &Repo, id: &str) -> Result<Manifest> {
     Manifest::parse(id, &path, &bytes)
 }
 
+/// Microseconds since the Unix epoch, now.
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
 /// Microseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
 pub fn format_timestamp(micros: i64) -> String {
     let secs = micros.div_euclid(1_000_000);

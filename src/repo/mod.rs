@@ -4,10 +4,13 @@
 
 pub mod cache;
 pub mod copy;
+pub mod gc;
 pub mod layout;
+pub mod list;
 pub mod lock;
 pub mod manifest;
 pub mod publish;
 pub mod remote;
+pub mod retire;
 pub mod runtime;
 pub mod store;

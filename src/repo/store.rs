@@ -445,7 +445,7 @@ impl Repo {
         match &self.remote {
             None => {
                 let dir = self.snapshot_dir(id);
-                let doomed = self.dir.join(format!("{DEL_PREFIX}{id}-{}-{}", std::process::id(), crate::engine::now_micros()));
+                let doomed = self.dir.join(format!("{DEL_PREFIX}{id}-{}-{}", std::process::id(), crate::repo::manifest::now_micros()));
                 fs::rename(&dir, &doomed).map_err(|e| Error::Unwritable { path: self.dir.clone(), source: e })?;
                 sync_dir(&self.dir)?;
                 fs::remove_dir_all(&doomed).map_err(|e| Error::io(&doomed, e))

@@ -7,9 +7,10 @@
 //! snapshot whose metadata it cannot read, and runs under the writer lock so it never races
 //! a create in progress.
 
-use crate::engine::Ctx;
+use std::time::Duration;
+
 use crate::error::Result;
-use crate::repo::layout::{validate_id, DEL_PREFIX, LOCK_FILE, METADATA_FILE, RETIRED_FILE, TMP_PREFIX};
+use crate::repo::layout::{validate_id, Repo, DEL_PREFIX, LOCK_FILE, METADATA_FILE, RETIRED_FILE, TMP_PREFIX};
 use crate::repo::manifest;
 use crate::repo::store::PIN_FILE;
 
@@ -21,12 +22,11 @@ pub struct GcItem {
     pub deleted: bool,
 }
 
-pub fn gc(ctx: &Ctx, dry_run: bool) -> Result<Vec<GcItem>> {
-    let repo = &ctx.repo;
+pub fn gc(repo: &Repo, lock_timeout: Duration, dry_run: bool) -> Result<Vec<GcItem>> {
     if !repo.is_remote() && !repo.dir.exists() {
         return Ok(Vec::new());
     }
-    let _lock = ctx.lock()?;
+    let _lock = repo.lock(lock_timeout)?;
     let entries = repo.entries()?;
     // (entry, a file inside it or the whole entry, kind)
     let mut found: Vec<(usize, Option<String>, &'static str)> = Vec::new();
@@ -45,7 +45,7 @@ pub fn gc(ctx: &Ctx, dry_run: bool) -> Result<Vec<GcItem>> {
         } else if e.is_dir && validate_id(name).is_ok() {
             if !has(METADATA_FILE) && has(RETIRED_FILE) {
                 // a dropped snapshot kept for files others share: only once nothing does
-                if crate::engine::drop::references_into(repo, name)?.is_some_and(|r| r.is_empty()) {
+                if crate::repo::retire::references_into(repo, name)?.is_some_and(|r| r.is_empty()) {
                     found.push((i, None, "dropped snapshot no longer referenced"));
                 }
                 continue;
