@@ -49,7 +49,7 @@ DUCKDB_SHELL = $(shell $(PY) -c 'import duckdb_cli, os; print(os.path.join(os.pa
 
 test: release venv test-unit test-sql test-e2e
 
-test-unit:
+test-unit: venv
 	cargo test --lib
 
 test-sql: release venv

@@ -329,6 +329,10 @@ fn copy_tables(ctx: &Ctx, plan: &Plan, targets: &[TableRef]) -> Result<Vec<(Tabl
             incremental: plan.incremental,
         };
         let w = write_table(&job, prior)?;
+        // complete: a bucket uploads them while the next table is written
+        let mut done = w.own_files.clone();
+        done.extend(w.own_files.iter().filter_map(|f| f.strip_suffix(".idx")).map(|stem| format!("{stem}.sketch")));
+        ctx.repo.staged(plan.dir, plan.id, &done);
         out.push((
             TableEntry {
                 catalog: t.catalog.clone(),

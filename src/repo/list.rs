@@ -54,8 +54,8 @@ pub fn manifests(repo: &Repo) -> Result<Vec<Arc<Manifest>>> {
         }
     }
     if !missing.is_empty() {
-        let ids: Vec<String> = missing.iter().map(|(id, _, _)| id.clone()).collect();
-        let read = repo.read_metadata_many(&ids);
+        let wanted: Vec<(String, Stamp)> = missing.iter().map(|(id, _, s)| (id.clone(), s.clone())).collect();
+        let read = repo.read_metadata_many(&wanted);
         let mut fresh = Vec::new();
         for ((id, path, stamp), bytes) in missing.into_iter().zip(read) {
             let Ok(Some(bytes)) = bytes else { continue };

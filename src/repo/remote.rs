@@ -355,6 +355,20 @@ impl Remote {
         }
     }
 
+    /// The object's ETag, or None when it does not exist.
+    pub fn head_etag(&self, rel: &str) -> Result<Option<String>> {
+        let key = self.key(rel)?;
+        let store = self.store.clone();
+        let got = block_on(async move {
+            match store.head(&key).await {
+                Ok(m) => Ok(Some(m.e_tag.unwrap_or_else(|| format!("{}:{}", m.last_modified.timestamp_micros(), m.size)))),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })?;
+        got.map_err(|e| self.fail("looking up", rel, &e))
+    }
+
     /// Size of the object, or None.
     pub fn head(&self, rel: &str) -> Result<Option<u64>> {
         let key = self.key(rel)?;
@@ -456,20 +470,58 @@ impl Remote {
     }
 
     /// Downloads an object to `to` (replacing it), returning its `sha256:` checksum and size.
-    /// A download cut off midway is started again (a few times).
-    pub fn download(&self, rel: &str, to: &Path) -> Result<Option<(String, u64)>> {
+    /// A large object of known size comes in parallel ranges (hashed in order as they
+    /// arrive). A download cut off midway is started again (a few times).
+    pub fn download(&self, rel: &str, to: &Path, size: Option<u64>) -> Result<Option<(String, u64)>> {
         let mut last = None;
         for attempt in 0..DOWNLOAD_ATTEMPTS {
             if attempt > 0 {
                 std::thread::sleep(Duration::from_millis(200 << attempt));
             }
-            match self.download_once(rel, to) {
+            let once = match size {
+                // a retry takes the plain path: a size that no longer matches fails there cleanly
+                Some(n) if n > MULTIPART_THRESHOLD && attempt == 0 => self.download_ranges(rel, to, n),
+                _ => self.download_once(rel, to),
+            };
+            match once {
                 Ok(r) => return Ok(r),
                 Err(e) => last = Some(e),
             }
         }
         let _ = std::fs::remove_file(to);
         Err(self.fail("downloading", rel, &last.unwrap_or_default()))
+    }
+
+    fn download_ranges(&self, rel: &str, to: &Path, size: u64) -> std::result::Result<Option<(String, u64)>, String> {
+        let key = self.key(rel).map_err(|e| e.to_string())?;
+        let store = self.store.clone();
+        let to = to.to_path_buf();
+        block_on(async move {
+            let part = PART_SIZE as u64;
+            let ranges: Vec<std::ops::Range<u64>> = (0..size.div_ceil(part)).map(|i| i * part..((i + 1) * part).min(size)).collect();
+            let mut parts = futures::stream::iter(ranges.into_iter().map(|r| {
+                let (store, key) = (store.clone(), key.clone());
+                async move { store.get_range(&key, r).await }
+            }))
+            .buffered(PARALLEL_PARTS);
+            let mut f = std::fs::File::create(&to).map_err(|e| format!("{}: {e}", to.display()))?;
+            let mut hasher = Sha256::new();
+            let mut got = 0u64;
+            while let Some(chunk) = parts.next().await {
+                let chunk = match chunk {
+                    Ok(c) => c,
+                    Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                    Err(e) => return Err(e.to_string()),
+                };
+                hasher.update(&chunk);
+                got += chunk.len() as u64;
+                f.write_all(&chunk).map_err(|e| format!("{}: {e}", to.display()))?;
+            }
+            f.sync_all().map_err(|e| format!("{}: {e}", to.display()))?;
+            let hex: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            Ok(Some((format!("sha256:{hex}"), got)))
+        })
+        .map_err(|e| e.to_string())?
     }
 
     fn download_once(&self, rel: &str, to: &Path) -> std::result::Result<Option<(String, u64)>, String> {

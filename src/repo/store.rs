@@ -7,7 +7,7 @@
 //! every file it references is written before that; dropping removes metadata.json first
 //! (or replaces it by retired.json while other snapshots still read some of its files).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -29,6 +29,60 @@ pub struct RemoteRepo {
     pub cache: Cache,
     /// The listing made during this call, dropped by every write.
     listing: Mutex<Option<Arc<Vec<Listed>>>>,
+    /// Uploads of a snapshot being written, started as each table's files are complete.
+    uploads: Mutex<Option<Uploader>>,
+}
+
+/// Two threads uploading staged files while DuckDB writes the next table.
+struct Uploader {
+    queue: Option<std::sync::mpsc::Sender<(String, PathBuf)>>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    /// Keys handed over, and the first failure.
+    sent: std::collections::HashSet<String>,
+    failed: Arc<Mutex<Option<Error>>>,
+}
+
+impl std::fmt::Debug for Uploader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Uploader({} files)", self.sent.len())
+    }
+}
+
+impl Uploader {
+    fn start(remote: Arc<RemoteRepo>) -> Uploader {
+        let (tx, rx) = std::sync::mpsc::channel::<(String, PathBuf)>();
+        let rx = Arc::new(Mutex::new(rx));
+        let failed: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
+        let workers = (0..2)
+            .filter_map(|_| {
+                let (rx, failed, remote) = (rx.clone(), failed.clone(), remote.clone());
+                std::thread::Builder::new()
+                    .name("snapshot-upload".into())
+                    .spawn(move || loop {
+                        let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let Ok((rel, path)) = next else { return };
+                        if failed.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+                            continue;
+                        }
+                        if let Err(e) = remote.remote.upload(&rel, &path) {
+                            failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                        }
+                    })
+                    .ok()
+            })
+            .collect();
+        Uploader { queue: Some(tx), workers, sent: Default::default(), failed }
+    }
+
+    /// Waits for every upload handed over; the first failure, if any.
+    fn finish(mut self) -> (std::collections::HashSet<String>, Option<Error>) {
+        self.queue.take();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner()).take();
+        (std::mem::take(&mut self.sent), failed)
+    }
 }
 
 /// What identifies one version of a snapshot's metadata.json (a re-created snapshot has
@@ -37,6 +91,30 @@ pub struct RemoteRepo {
 pub enum Stamp {
     Local(u64, u64, i64, i64),
     Remote(i64, u32, String, u64),
+}
+
+/// Replaced by every writer after each change of a bucket repository, so readers can tell
+/// cheaply (one HEAD) that their listing still holds.
+pub const GENERATION_FILE: &str = ".generation";
+const LISTING_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+type Listings = HashMap<String, (String, std::time::Instant, Arc<Vec<Listed>>)>;
+static LISTINGS: Mutex<Option<Listings>> = Mutex::new(None);
+
+/// Replaces `.generation` when a change of a bucket repository ends.
+struct Changed<'a>(&'a Repo);
+
+impl Drop for Changed<'_> {
+    fn drop(&mut self) {
+        if let Some(r) = &self.0.remote {
+            r.listing.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(c) = LISTINGS.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                c.remove(&r.remote.url(""));
+            }
+            let body = format!("{} {}", crate::repo::manifest::now_micros(), std::process::id());
+            let _ = r.remote.put(GENERATION_FILE, body.into_bytes(), false);
+        }
+    }
 }
 
 /// A folder being written: files go to `dir`, then `publish` makes the snapshot appear.
@@ -68,7 +146,7 @@ impl Repo {
                 root: PathBuf::from(root_url),
                 project_id: project.to_string(),
                 dir,
-                remote: Some(Arc::new(RemoteRepo { remote, cache, listing: Mutex::new(None) })),
+                remote: Some(Arc::new(RemoteRepo { remote, cache, listing: Mutex::new(None), uploads: Mutex::new(None) })),
             })
         } else {
             Ok(Repo::new(crate::repo::layout::absolute(Path::new(root)), project))
@@ -84,19 +162,48 @@ impl Repo {
         format!("{}/{id}", self.dir.display())
     }
 
+    /// The bucket's objects: listed once per call; across calls of this process reused while
+    /// `.generation` (which every writer replaces after a change) is the same and the
+    /// listing is younger than `LISTING_TTL` (a writer that died between its change and the
+    /// replacement is noticed within that).
     fn remote_listing(r: &RemoteRepo) -> Result<Arc<Vec<Listed>>> {
         if let Some(l) = r.listing.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             return Ok(l.clone());
         }
-        let l = Arc::new(r.remote.list("")?);
+        let url = r.remote.url("");
+        let generation = r.remote.head_etag(GENERATION_FILE)?;
+        let reused = generation.as_ref().and_then(|g| {
+            let cache = LISTINGS.lock().unwrap_or_else(|p| p.into_inner());
+            cache
+                .as_ref()
+                .and_then(|c| c.get(&url))
+                .filter(|(etag, at, _)| etag == g && at.elapsed() < LISTING_TTL)
+                .map(|(_, _, l)| l.clone())
+        });
+        let l = match reused {
+            Some(l) => l,
+            None => {
+                let l = Arc::new(r.remote.list("")?);
+                if let Some(g) = generation {
+                    LISTINGS.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(Default::default).insert(url, (g, std::time::Instant::now(), l.clone()));
+                }
+                l
+            }
+        };
         *r.listing.lock().unwrap_or_else(|p| p.into_inner()) = Some(l.clone());
         Ok(l)
     }
 
-    fn changed(&self) {
+    /// Marks the start of a change: listings are dropped now, and when the returned guard
+    /// goes (the change done or failed) a bucket's `.generation` is replaced.
+    fn changed(&self) -> Changed<'_> {
         if let Some(r) = &self.remote {
             r.listing.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(c) = LISTINGS.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                c.remove(&r.remote.url(""));
+            }
         }
+        Changed(self)
     }
 
     /// Makes sure the repository can be written (creates the local folder).
@@ -188,12 +295,37 @@ impl Repo {
         }
     }
 
-    /// Several snapshots' metadata (read in parallel from a bucket).
-    pub fn read_metadata_many(&self, ids: &[String]) -> Vec<Result<Option<Vec<u8>>>> {
-        match &self.remote {
-            None => ids.iter().map(|id| self.read_metadata(id)).collect(),
-            Some(r) => r.remote.get_many(&ids.iter().map(|id| format!("{id}/{METADATA_FILE}")).collect::<Vec<_>>()),
+    /// Several snapshots' metadata, each of the version its stamp names. A bucket's are
+    /// read in parallel and kept in the local cache (metadata.json never changes once
+    /// published; a new one has another stamp), so a new process lists from the cache.
+    pub fn read_metadata_many(&self, wanted: &[(String, Stamp)]) -> Vec<Result<Option<Vec<u8>>>> {
+        let Some(r) = &self.remote else {
+            return wanted.iter().map(|(id, _)| self.read_metadata(id)).collect();
+        };
+        let dir = r.cache.dir.join("manifests");
+        let path_of = |id: &str, stamp: &Stamp| {
+            use sha2::{Digest, Sha256};
+            let key = format!("{}/{id}/{stamp:?}", r.remote.url(""));
+            let hex: String = Sha256::digest(key.as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect();
+            dir.join(format!("{hex}.json"))
+        };
+        let mut out: Vec<Option<Result<Option<Vec<u8>>>>> = wanted.iter().map(|(id, s)| fs::read(path_of(id, s)).ok().map(|b| Ok(Some(b)))).collect();
+        let missing: Vec<usize> = (0..wanted.len()).filter(|&i| out[i].is_none()).collect();
+        if !missing.is_empty() {
+            let rels: Vec<String> = missing.iter().map(|&i| format!("{}/{METADATA_FILE}", wanted[i].0)).collect();
+            let _ = fs::create_dir_all(&dir);
+            for (&i, got) in missing.iter().zip(r.remote.get_many(&rels)) {
+                if let Ok(Some(bytes)) = &got {
+                    let path = path_of(&wanted[i].0, &wanted[i].1);
+                    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+                    if fs::write(&tmp, bytes).is_ok() {
+                        let _ = fs::rename(&tmp, &path);
+                    }
+                }
+                out[i] = Some(got);
+            }
         }
+        out.into_iter().map(|o| o.unwrap_or(Ok(None))).collect()
     }
 
     /// The files directly inside a snapshot folder, with sizes, sorted.
@@ -270,7 +402,7 @@ impl Repo {
     fn fetch(&self, r: &RemoteRepo, l: &Layer, target: &Path) -> Result<()> {
         let tmp = r.cache.temp_path("download")?;
         let rel = format!("{}/{}", l.snapshot, l.file);
-        let got = r.remote.download(&rel, &tmp);
+        let got = r.remote.download(&rel, &tmp, Some(l.size_bytes));
         let result = match got {
             Ok(None) => Err(Error::MissingFile { id: l.snapshot.clone(), file: l.file.clone() }),
             Ok(Some((sum, size))) => {
@@ -332,15 +464,43 @@ impl Repo {
         }
     }
 
-    /// Removes a staging folder that will not be published.
+    /// Says that these files of a staged snapshot are complete: a bucket starts uploading
+    /// them now, while the next table is written.
+    pub fn staged(&self, staging: &Path, id: &str, files: &[String]) {
+        let Some(r) = &self.remote else { return };
+        let mut guard = r.uploads.lock().unwrap_or_else(|p| p.into_inner());
+        let up = guard.get_or_insert_with(|| Uploader::start(r.clone()));
+        for f in files {
+            let path = staging.join(f);
+            if !path.is_file() || !up.sent.insert(f.clone()) {
+                continue;
+            }
+            if let Some(q) = &up.queue {
+                let _ = q.send((format!("{id}/{f}"), path));
+            }
+        }
+    }
+
+    /// Removes a staging folder that will not be published (and what was uploaded of it:
+    /// without metadata.json nothing lists it, but gc would have to find it).
     pub fn discard(&self, staging: Staging) {
+        if let Some(r) = &self.remote {
+            let up = r.uploads.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(up) = up {
+                let id = staging_id(&staging.dir);
+                let (sent, _) = up.finish();
+                if let Some(id) = id {
+                    let _ = r.remote.delete(&sent.iter().map(|f| format!("{id}/{f}")).collect::<Vec<_>>());
+                }
+            }
+        }
         let _ = fs::remove_dir_all(&staging.dir);
     }
 
     /// Publishes a staged snapshot whose metadata.json is written: never replaces one.
     /// A bucket gets every other file first, then metadata.json by a conditional create.
     pub fn publish(&self, staging: Staging, id: &str) -> Result<()> {
-        self.changed();
+        let _changed = self.changed();
         let Some(r) = &self.remote else {
             return publish_dir(&staging.dir, &self.snapshot_dir(id)).inspect_err(|_| {
                 let _ = fs::remove_dir_all(&staging.dir);
@@ -353,10 +513,18 @@ impl Repo {
 
     fn publish_remote(&self, r: &RemoteRepo, staging: &Staging, id: &str) -> Result<()> {
         crate::repo::lock::ensure_held(&self.dir)?;
+        // uploads started while the tables were written
+        let (sent, failed) = match r.uploads.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(up) => up.finish(),
+            None => Default::default(),
+        };
+        if let Some(e) = failed {
+            return Err(e);
+        }
         let mut files: Vec<(PathBuf, String, u64)> = Vec::new();
         for e in fs::read_dir(&staging.dir).map_err(|e| Error::io(&staging.dir, e))?.filter_map(|e| e.ok()) {
             let name = e.file_name().to_string_lossy().into_owned();
-            if name == METADATA_FILE || name.starts_with('.') {
+            if name == METADATA_FILE || name.starts_with('.') || sent.contains(&name) {
                 continue;
             }
             let size = e.metadata().map(|m| m.len()).unwrap_or(0);
@@ -388,7 +556,7 @@ impl Repo {
 
     /// Removes one file of a snapshot folder if present (a stale sketch).
     pub fn remove_file(&self, snapshot: &str, file: &str) {
-        self.changed();
+        let _changed = self.changed();
         match &self.remote {
             None => {
                 let _ = fs::remove_file(self.snapshot_dir(snapshot).join(file));
@@ -402,7 +570,7 @@ impl Repo {
     /// Unpublishes a snapshot whose folder stays for files others share: metadata.json
     /// becomes retired.json; then `remove` goes.
     pub fn retire(&self, id: &str, remove: &[String]) -> Result<()> {
-        self.changed();
+        let _changed = self.changed();
         match &self.remote {
             None => {
                 let dir = self.snapshot_dir(id);
@@ -420,7 +588,7 @@ impl Repo {
 
     /// Removes files of a snapshot folder (missing ones are fine).
     pub fn remove_files(&self, id: &str, names: &[String]) -> Result<()> {
-        self.changed();
+        let _changed = self.changed();
         match &self.remote {
             None => {
                 let dir = self.snapshot_dir(id);
@@ -441,7 +609,7 @@ impl Repo {
 
     /// Removes a whole snapshot folder; it stops being listed first.
     pub fn delete_folder(&self, id: &str) -> Result<()> {
-        self.changed();
+        let _changed = self.changed();
         match &self.remote {
             None => {
                 let dir = self.snapshot_dir(id);
@@ -470,7 +638,7 @@ impl Repo {
 
     /// Pins or unpins a published snapshot; the caller holds the writer lock.
     pub fn set_pinned(&self, id: &str, pinned: bool) -> Result<()> {
-        self.changed();
+        let _changed = self.changed();
         match &self.remote {
             None => {
                 let dir = self.snapshot_dir(id);
@@ -565,7 +733,7 @@ impl Repo {
 
     /// Removes an entry, or one file inside it.
     pub fn remove_entry(&self, e: &Entry, file: Option<&str>) -> Result<()> {
-        self.changed();
+        let _changed = self.changed();
         match &self.remote {
             None => {
                 let path = match file {
@@ -620,7 +788,8 @@ impl Repo {
             }
             Some(r) => {
                 let tmp = r.cache.temp_path("copy")?;
-                match r.remote.download(&format!("{snapshot}/{file}"), &tmp)? {
+                let size = self.file_size(snapshot, file)?;
+                match r.remote.download(&format!("{snapshot}/{file}"), &tmp, size)? {
                     None => Ok(None),
                     Some((checksum, size)) => Ok(Some(LocalFile { path: tmp, checksum, size, temp: true })),
                 }
@@ -630,7 +799,7 @@ impl Repo {
 
     /// Writes a file into a snapshot folder (atomically: it appears whole or not at all).
     pub fn put_file(&self, snapshot: &str, file: &str, from: &Path) -> Result<()> {
-        self.changed();
+        let _changed = self.changed();
         match &self.remote {
             None => {
                 let dir = self.snapshot_dir(snapshot);
@@ -653,7 +822,7 @@ impl Repo {
     /// Publishes a snapshot whose files are all in place by writing its metadata.json,
     /// never replacing one: false when it exists.
     pub fn publish_metadata(&self, id: &str, bytes: &[u8]) -> Result<bool> {
-        self.changed();
+        let _changed = self.changed();
         match &self.remote {
             None => {
                 let dir = self.snapshot_dir(id);
@@ -683,7 +852,7 @@ impl Repo {
         if files.iter().any(|(f, _)| f == METADATA_FILE || f == RETIRED_FILE) {
             return Ok(());
         }
-        self.changed();
+        let _changed = self.changed();
         match &self.remote {
             None => crate::repo::publish::write_atomic(&self.snapshot_dir(id).join(RETIRED_FILE), manifest),
             Some(r) => r.remote.put(&format!("{id}/{RETIRED_FILE}"), manifest.to_vec(), false).map(|_| ()),
@@ -709,6 +878,16 @@ impl Repo {
             })
             .collect()
     }
+}
+
+/// The snapshot id a staging folder was made for (`…<TMP_PREFIX><id>-<pid>-<micros>`).
+fn staging_id(dir: &Path) -> Option<String> {
+    let name = dir.file_name()?.to_str()?;
+    let rest = &name[name.find(TMP_PREFIX)? + TMP_PREFIX.len()..];
+    let mut parts = rest.rsplitn(3, '-');
+    parts.next()?;
+    parts.next()?;
+    parts.next().map(str::to_string)
 }
 
 fn size_of(path: &Path) -> u64 {
@@ -784,4 +963,124 @@ fn check_local(repo: &Repo, l: &Layer, full: bool) -> Result<()> {
     }
     VERIFIED.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(Default::default).insert(key);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn manifest_json(id: &str) -> Vec<u8> {
+        format!(
+            r#"{{"format_version":2,"snapshot_id":"{id}","project_id":"p","branch":"main","created_at":"2024-12-11T14:30:22.000000Z","created_by":"t","type":"manual","extension_version":"0","duckdb_version":"x","database":"db","scope":{{"kind":"tables"}},"tables":[]}}"#
+        )
+        .into_bytes()
+    }
+
+    /// The repository lifecycle every backend must follow.
+    fn lifecycle(repo: &Repo) {
+        assert!(repo.list_ids().unwrap().is_empty());
+        let lock = repo.lock(Duration::from_secs(5)).unwrap();
+        // a second writer waits, then gives up
+        let err = repo.lock(Duration::from_millis(300)).err().expect("held");
+        assert!(matches!(err, Error::LockTimeout { .. }), "{err}");
+        let staging = repo.stage("s1", 1).unwrap();
+        fs::write(staging.dir.join("main.t.parquet"), b"data").unwrap();
+        fs::write(staging.dir.join(METADATA_FILE), manifest_json("s1")).unwrap();
+        // not listed before publication
+        assert!(repo.list_ids().unwrap().is_empty());
+        repo.publish(staging, "s1").unwrap();
+        assert_eq!(repo.list_ids().unwrap(), vec!["s1".to_string()]);
+        assert!(repo.exists("s1").unwrap() && !repo.exists("s2").unwrap());
+        assert_eq!(repo.read_metadata("s1").unwrap().unwrap(), manifest_json("s1"));
+        assert_eq!(repo.folder_files("s1").unwrap(), vec![("main.t.parquet".into(), 4), (METADATA_FILE.to_string(), manifest_json("s1").len() as u64)]);
+        // never replaces a published snapshot
+        let again = repo.stage("s1", 2).unwrap();
+        fs::write(again.dir.join(METADATA_FILE), manifest_json("s1")).unwrap();
+        assert!(repo.publish(again, "s1").is_err());
+        // pin
+        assert!(!repo.is_pinned("s1"));
+        repo.set_pinned("s1", true).unwrap();
+        assert!(repo.is_pinned("s1"));
+        repo.set_pinned("s1", false).unwrap();
+        assert!(!repo.is_pinned("s1"));
+        // retire: unlisted, its folder kept as retired
+        repo.retire("s1", &[]).unwrap();
+        assert!(repo.list_ids().unwrap().is_empty());
+        assert_eq!(repo.retired_ids().unwrap(), vec!["s1".to_string()]);
+        assert_eq!(repo.read_small("s1", "main.t.parquet").unwrap(), b"data");
+        // copy-style publication: files, then metadata (create only)
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        fs::write(tmp.path(), b"xyz").unwrap();
+        repo.put_file("s2", "main.t.parquet", tmp.path()).unwrap();
+        assert_eq!(repo.file_size("s2", "main.t.parquet").unwrap(), Some(3));
+        assert!(repo.publish_metadata("s2", &manifest_json("s2")).unwrap());
+        assert!(!repo.publish_metadata("s2", &manifest_json("s2")).unwrap());
+        let local = repo.local_file("s2", "main.t.parquet").unwrap().unwrap();
+        assert_eq!(fs::read(&local.path).unwrap(), b"xyz");
+        assert_eq!(local.size, 3);
+        // an orphan folder (an upload without metadata) is an entry gc sees, and removes
+        repo.put_file("ghost", "a.parquet", tmp.path()).unwrap();
+        let entries = repo.entries().unwrap();
+        let ghost = entries.iter().find(|e| e.name == "ghost").expect("listed");
+        assert_eq!(ghost.files, vec![("a.parquet".to_string(), 3)]);
+        repo.remove_entry(ghost, None).unwrap();
+        assert!(!repo.entries().unwrap().iter().any(|e| e.name == "ghost"));
+        repo.delete_folder("s1").unwrap();
+        repo.delete_folder("s2").unwrap();
+        assert!(repo.list_ids().unwrap().is_empty() && repo.retired_ids().unwrap().is_empty());
+        drop(lock);
+        repo.lock(Duration::from_secs(1)).unwrap();
+    }
+
+    #[test]
+    fn lifecycle_on_a_folder() {
+        let d = tempfile::tempdir().unwrap();
+        let repo = Repo::open(&d.path().to_string_lossy(), "p", &S3Settings::default(), Cache::new(d.path().join("cache"), 1 << 30)).unwrap();
+        lifecycle(&repo);
+    }
+
+    /// The same lifecycle on a moto server (the one the Makefile installs in .venv).
+    #[test]
+    fn lifecycle_on_the_test_server() {
+        let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+        assert!(python.exists(), "run `make venv` first: the test S3 server (moto) lives in .venv");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut server = std::process::Command::new(&python)
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let up = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(up, "moto did not start");
+        let s3 = S3Settings {
+            endpoint: Some(format!("http://127.0.0.1:{port}")),
+            access_key_id: Some("testing".into()),
+            secret_access_key: Some("testing".into()),
+            url_style: Some("path".into()),
+            ..Default::default()
+        };
+        let d = tempfile::tempdir().unwrap();
+        // moto creates a bucket on an (unsigned) PUT /bucket
+        let created = (|| -> std::io::Result<String> {
+            use std::io::{Read, Write};
+            let mut c = std::net::TcpStream::connect(("127.0.0.1", port))?;
+            c.write_all(format!("PUT /unit HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes())?;
+            let mut answer = String::new();
+            c.read_to_string(&mut answer)?;
+            Ok(answer)
+        })();
+        assert!(created.as_deref().is_ok_and(|a| a.starts_with("HTTP/1.1 200")), "bucket not created: {created:?}");
+        let repo = Repo::open("s3://unit/pre", "p", &s3, Cache::new(d.path().join("cache"), 1 << 30)).unwrap();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lifecycle(&repo)));
+        let _ = server.kill();
+        let _ = server.wait();
+        if let Err(p) = result {
+            std::panic::resume_unwind(p);
+        }
+    }
 }
