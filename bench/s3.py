@@ -132,6 +132,7 @@ def listing(endpoint, work):
     script = f"""
 import duckdb, time
 con = duckdb.connect(':memory:', config={{'allow_unsigned_extensions': 'true'}})
+con.execute("SET enable_progress_bar = false")
 con.execute("LOAD '{EXT}'")
 for s in {[f"SET snapshot_s3_endpoint = '{endpoint}'", "SET snapshot_s3_url_style = 'path'", "SET snapshot_s3_use_ssl = false",
            f"SET snapshot_s3_access_key_id = '{KEY}'", f"SET snapshot_s3_secret_access_key = '{SECRET}'",
@@ -142,11 +143,11 @@ for i in range(6):
     t = time.perf_counter()
     n = con.execute("SELECT count(*) FROM snapshots()").fetchall()[0][0]
     out.append((n, time.perf_counter() - t))
-print(out)
+print(repr(out))
 """
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr
-    out = eval(p.stdout.strip())
+    out = eval(p.stdout.strip().splitlines()[-1])
     assert all(n == 1000 for n, _ in out), out
     return out[0][1], med([t for _, t in out[1:]])
 

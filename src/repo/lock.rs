@@ -59,7 +59,7 @@ fn lease() -> Duration {
         .and_then(|v| v.parse::<f64>().ok())
         .filter(|v| *v > 0.0)
         .map(Duration::from_secs_f64)
-        .unwrap_or(Duration::from_secs(30))
+        .unwrap_or(Duration::from_secs(20))
 }
 
 /// Locks of this process (by repository) whose lease was lost to another writer.

@@ -31,6 +31,9 @@ pub struct RemoteRepo {
     listing: Mutex<Option<Arc<Vec<Listed>>>>,
     /// Uploads of a snapshot being written, started as each table's files are complete.
     uploads: Mutex<Option<Uploader>>,
+    /// Set once this call holds the writer lock: it lists the bucket afresh (gc must see
+    /// objects other tools left, a drop must plan against what is there).
+    writer: std::sync::atomic::AtomicBool,
 }
 
 /// Two threads uploading staged files while DuckDB writes the next table.
@@ -146,7 +149,13 @@ impl Repo {
                 root: PathBuf::from(root_url),
                 project_id: project.to_string(),
                 dir,
-                remote: Some(Arc::new(RemoteRepo { remote, cache, listing: Mutex::new(None), uploads: Mutex::new(None) })),
+                remote: Some(Arc::new(RemoteRepo {
+                    remote,
+                    cache,
+                    listing: Mutex::new(None),
+                    uploads: Mutex::new(None),
+                    writer: std::sync::atomic::AtomicBool::new(false),
+                })),
             })
         } else {
             Ok(Repo::new(crate::repo::layout::absolute(Path::new(root)), project))
@@ -172,7 +181,8 @@ impl Repo {
         }
         let url = r.remote.url("");
         let generation = r.remote.head_etag(GENERATION_FILE)?;
-        let reused = generation.as_ref().and_then(|g| {
+        let writer = r.writer.load(std::sync::atomic::Ordering::SeqCst);
+        let reused = generation.as_ref().filter(|_| !writer).and_then(|g| {
             let cache = LISTINGS.lock().unwrap_or_else(|p| p.into_inner());
             cache
                 .as_ref()
@@ -671,7 +681,12 @@ impl Repo {
                 self.ensure()?;
                 crate::repo::lock::RepoLock::acquire(&self.lock_path(), timeout)
             }
-            Some(r) => crate::repo::lock::RepoLock::acquire_object(&r.remote, LOCK_FILE, &self.dir, timeout),
+            Some(r) => {
+                let lock = crate::repo::lock::RepoLock::acquire_object(&r.remote, LOCK_FILE, &self.dir, timeout)?;
+                r.writer.store(true, std::sync::atomic::Ordering::SeqCst);
+                r.listing.lock().unwrap_or_else(|p| p.into_inner()).take();
+                Ok(lock)
+            }
         }
     }
 
