@@ -71,7 +71,7 @@ pub fn verify(ctx: &crate::engine::Ctx, id: Option<&str>) -> Result<Vec<FileStat
                 let (status, detail) = match checked.get(&key) {
                     Some(done) => done.clone(),
                     None => {
-                        let done = check_file(ctx, &l);
+                        let done = check_file(ctx, &l)?;
                         checked.insert(key, done.clone());
                         done
                     }
@@ -89,24 +89,27 @@ pub fn verify(ctx: &crate::engine::Ctx, id: Option<&str>) -> Result<Vec<FileStat
     Ok(out)
 }
 
-/// Status and detail of one stored file: checksum, then the Parquet footer's row count.
-fn check_file(ctx: &crate::engine::Ctx, l: &Layer) -> (&'static str, String) {
+/// Status and detail of one stored file: checksum, then the Parquet footer's row count. A
+/// repository that cannot be read (a bucket out of reach) is an error of the whole call,
+/// never a verdict on the file.
+fn check_file(ctx: &crate::engine::Ctx, l: &Layer) -> Result<(&'static str, String)> {
     match check_layer(&ctx.repo, l, true) {
-        Err(Error::MissingFile { .. }) => return ("missing", "file does not exist".into()),
-        Err(Error::CorruptFile { detail, .. }) => return ("corrupt", detail),
-        Err(e) => return ("corrupt", e.one_line()),
+        Err(Error::MissingFile { .. }) => return Ok(("missing", "file does not exist".into())),
+        Err(Error::CorruptFile { detail, .. }) => return Ok(("corrupt", detail)),
+        Err(e @ (Error::Remote { .. } | Error::Input(_) | Error::Io { .. })) => return Err(e),
+        Err(e) => return Ok(("corrupt", e.one_line())),
         Ok(()) => {}
     }
     let path = ctx.repo.data_path(l);
     let sql = format!("SELECT sum(num_rows) FROM parquet_file_metadata({})", crate::engine::sql::literal(&path));
     match ctx.db.query(&sql) {
-        Err(e) => ("corrupt", format!("unreadable Parquet footer: {}", e.one_line())),
+        Err(e) => Ok(("corrupt", format!("unreadable Parquet footer: {}", e.one_line()))),
         Ok(rows) => {
             let n = rows.scalar().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
             if n == l.rows {
-                ("ok", format!("checksum ok, {n} rows"))
+                Ok(("ok", format!("checksum ok, {n} rows")))
             } else {
-                ("mismatch", format!("{n} rows in the file, metadata says {}", l.rows))
+                Ok(("mismatch", format!("{n} rows in the file, metadata says {}", l.rows)))
             }
         }
     }

@@ -85,17 +85,26 @@ impl TableFn for SnapshotSettings {
                 ("snapshot_cache_size", &bind.cache_size),
             ] {
                 let given = set(value);
+                let cache_setting = name.starts_with("snapshot_cache_");
                 let shown = if !remote {
                     String::new()
                 } else if crate::host::settings::SECRET_OPTIONS.contains(&name) {
                     if given { "***".into() } else { String::new() }
-                } else {
+                } else if given {
                     value.clone().unwrap_or_default()
+                } else if name == "snapshot_cache_directory" {
+                    ctx.cache.dir.to_string_lossy().into_owned()
+                } else if name == "snapshot_cache_size" {
+                    format!("{} bytes", ctx.cache.limit)
+                } else {
+                    String::new()
                 };
                 let src = if !remote {
                     "not used: the repository is a local folder".to_string()
                 } else if given {
                     "SET".into()
+                } else if cache_setting {
+                    "default".into()
                 } else {
                     "default (AWS environment, ~/.aws profile or built-in)".into()
                 };

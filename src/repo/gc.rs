@@ -78,6 +78,14 @@ pub fn gc(repo: &Repo, lock_timeout: Duration, dry_run: bool) -> Result<Vec<GcIt
         }
         out.push(GcItem { path: repo.entry_location(&e.name, file.as_deref()), kind, bytes, deleted: !dry_run });
     }
+    // the writer lock is held: no upload of ours is in flight, so every unfinished one is
+    // left by a writer that died (or gave up without reaching the bucket to abort it)
+    for (rel, upload_id) in repo.unfinished_uploads()? {
+        if !dry_run {
+            repo.abort_upload(&rel, &upload_id)?;
+        }
+        out.push(GcItem { path: repo.entry_location(&rel, None), kind: "unfinished multipart upload", bytes: 0, deleted: !dry_run });
+    }
     for (path, bytes) in repo.stale_staging() {
         if !dry_run {
             std::fs::remove_dir_all(&path).map_err(|e| crate::error::Error::io(&path, e))?;

@@ -8,7 +8,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::io::AsRawFd;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -62,24 +62,60 @@ fn lease() -> Duration {
         .unwrap_or(Duration::from_secs(20))
 }
 
-/// Locks of this process (by repository) whose lease was lost to another writer.
-static LOST: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+/// The bucket locks this process holds, by repository.
+static HELD: Mutex<Option<HashMap<PathBuf, Arc<LeaseState>>>> = Mutex::new(None);
 
-/// Fails when this process's bucket lock on `repo` was taken over (its lease ran out).
-pub fn ensure_held(repo: &Path) -> Result<()> {
-    if LOST.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|s| s.contains(repo)) {
-        return Err(Error::Input(format!(
-            "lost the lock of snapshot repository {} (its lease ran out while this operation ran); nothing was published, try again",
-            repo.display()
-        )));
-    }
-    Ok(())
-}
-
-struct ObjectLock {
+/// One held bucket lock: what renewing it takes, shared by the renewal thread and the
+/// writer's own check before it publishes.
+struct LeaseState {
     remote: Remote,
     rel: String,
     owner: String,
+    lease: Duration,
+    /// The lock object's ETag as last written by us; None once lost.
+    etag: Mutex<Option<String>>,
+}
+
+impl LeaseState {
+    /// Renews the lease now (If-Match on our last ETag). Ok(false): another writer took it.
+    fn renew(&self) -> Result<bool> {
+        let mut etag = self.etag.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(tag) = etag.clone() else { return Ok(false) };
+        match self.remote.put_if_match(&self.rel, lock_body(&self.owner, self.lease), &tag)? {
+            Some(Some(new)) => {
+                *etag = Some(new);
+                Ok(true)
+            }
+            // a store that returns no ETag: keep the lease by content, as long as it is ours
+            Some(None) => Ok(true),
+            None => {
+                *etag = None;
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// Before a writer publishes in a bucket: renews its lock now, and fails when it is no
+/// longer ours (its lease ran out while the writer was stalled, and another writer took
+/// over — which may have removed files the writer uploaded). A full lease is left for the
+/// publication itself.
+pub fn ensure_held(repo: &Path) -> Result<()> {
+    let state = HELD.lock().unwrap_or_else(|p| p.into_inner()).as_ref().and_then(|m| m.get(repo).cloned());
+    let Some(state) = state else { return Ok(()) };
+    if state.renew()? {
+        Ok(())
+    } else {
+        Err(Error::Input(format!(
+            "lost the lock of snapshot repository {} (its lease ran out while this operation was stalled and another writer took over); nothing was published, try again",
+            repo.display()
+        )))
+    }
+}
+
+struct ObjectLock {
+    state: Arc<LeaseState>,
+    repo: PathBuf,
     stop: Arc<(Mutex<bool>, Condvar)>,
     renewer: Option<std::thread::JoinHandle<()>>,
 }
@@ -135,47 +171,38 @@ impl RepoLock {
             }
             std::thread::sleep(Duration::from_millis(100));
         };
-        if let Some(set) = LOST.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-            set.remove(repo);
-        }
+        let state = Arc::new(LeaseState {
+            remote: remote.at(&remote.base),
+            rel: rel.to_string(),
+            owner,
+            lease,
+            etag: Mutex::new(Some(etag.unwrap_or_default())),
+        });
+        HELD.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(HashMap::new).insert(repo.to_path_buf(), state.clone());
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let renewer = {
-            let remote = remote.at(&remote.base);
-            let (rel, owner, stop, repo) = (rel.to_string(), owner.clone(), stop.clone(), repo.to_path_buf());
+            let (state, stop) = (state.clone(), stop.clone());
             std::thread::Builder::new()
                 .name("snapshot-lock".into())
-                .spawn(move || {
-                    let mut etag = etag;
-                    loop {
-                        let (flag, cv) = &*stop;
-                        let guard = flag.lock().unwrap_or_else(|p| p.into_inner());
-                        let (guard, _) = cv.wait_timeout_while(guard, lease / 3, |s| !*s).unwrap_or_else(|p| p.into_inner());
-                        if *guard {
-                            return;
-                        }
-                        drop(guard);
-                        let renewed = match &etag {
-                            Some(tag) => remote.put_if_match(&rel, lock_body(&owner, lease), tag),
-                            None => Ok(None),
-                        };
-                        match renewed {
-                            Ok(Some(tag)) => etag = tag,
-                            // taken over: whatever this writer does next must not publish
-                            Ok(None) => {
-                                LOST.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(HashSet::new).insert(repo.clone());
-                                return;
-                            }
-                            // a failed renewal is retried at the next tick (the lease has slack)
-                            Err(_) => {}
-                        }
+                .spawn(move || loop {
+                    let (flag, cv) = &*stop;
+                    let guard = flag.lock().unwrap_or_else(|p| p.into_inner());
+                    let (guard, _) = cv.wait_timeout_while(guard, state.lease / 3, |s| !*s).unwrap_or_else(|p| p.into_inner());
+                    if *guard {
+                        return;
+                    }
+                    drop(guard);
+                    match state.renew() {
+                        Ok(true) => {}
+                        // taken over: ensure_held refuses to publish from now on
+                        Ok(false) => return,
+                        // a failed renewal is retried at the next tick (the lease has slack)
+                        Err(_) => {}
                     }
                 })
                 .map_err(|e| Error::Internal(format!("cannot start the lock renewal thread: {e}")))?
         };
-        Ok(RepoLock {
-            _file: None,
-            _object: Some(ObjectLock { remote: remote.at(&remote.base), rel: rel.to_string(), owner, stop, renewer: Some(renewer) }),
-        })
+        Ok(RepoLock { _file: None, _object: Some(ObjectLock { state, repo: repo.to_path_buf(), stop, renewer: Some(renewer) }) })
     }
 }
 
@@ -189,14 +216,20 @@ impl Drop for ObjectLock {
         if let Some(t) = self.renewer.take() {
             let _ = t.join();
         }
+        if let Some(m) = HELD.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            if m.get(&self.repo).is_some_and(|s| Arc::ptr_eq(s, &self.state)) {
+                m.remove(&self.repo);
+            }
+        }
         // release only a lock that is still ours
-        if let Ok(Some((bytes, _))) = self.remote.get_versioned(&self.rel) {
+        let s = &self.state;
+        if let Ok(Some((bytes, _))) = s.remote.get_versioned(&s.rel) {
             let ours = serde_json::from_slice::<serde_json::Value>(&bytes)
                 .ok()
-                .and_then(|v| v.get("owner").and_then(|o| o.as_str()).map(|o| o == self.owner))
+                .and_then(|v| v.get("owner").and_then(|o| o.as_str()).map(|o| o == s.owner))
                 .unwrap_or(false);
             if ours {
-                let _ = self.remote.delete(std::slice::from_ref(&self.rel));
+                let _ = s.remote.delete(std::slice::from_ref(&s.rel));
             }
         }
     }

@@ -68,6 +68,10 @@ pub struct Remote {
     /// What must never appear in a message.
     secrets: Vec<String>,
     endpoint: String,
+    region: String,
+    /// For requests object_store has no call for (listing unfinished multipart uploads).
+    credential: Arc<object_store::aws::AwsCredential>,
+    vhost: bool,
 }
 
 impl std::fmt::Debug for Remote {
@@ -82,6 +86,78 @@ pub struct Listed {
     pub rel: String,
     pub size: u64,
     pub stamp: (i64, u32, String),
+}
+
+/// Why an object-store request failed, read from the error itself — its transport failure,
+/// HTTP status and S3 error code — never guessed from URLs, names or timings in its text.
+#[derive(Debug, Clone, Default)]
+pub struct Failure {
+    kind: FailKind,
+    code: Option<String>,
+    text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+enum FailKind {
+    Status(u16),
+    Connect,
+    Timeout,
+    /// The connection broke while a body was sent or received.
+    Transfer,
+    /// A local file operation (the cache, the staged file).
+    Local,
+    #[default]
+    Other,
+}
+
+impl Failure {
+    pub fn of(e: &object_store::Error) -> Failure {
+        let text = e.to_string().replace(['\n', '\r'], " ");
+        let mut kind = FailKind::Other;
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(s) = source {
+            if let Some(h) = s.downcast_ref::<object_store::client::HttpError>() {
+                use object_store::client::HttpErrorKind as K;
+                kind = match h.kind() {
+                    K::Connect => FailKind::Connect,
+                    K::Timeout => FailKind::Timeout,
+                    K::Request | K::Interrupted | K::Decode => FailKind::Transfer,
+                    _ => FailKind::Other,
+                };
+                break;
+            }
+            source = s.source();
+        }
+        if kind == FailKind::Other {
+            const MARK: &str = "Server returned non-2xx status code: ";
+            if let Some(i) = text.find(MARK) {
+                if let Ok(n) = text[i + MARK.len()..].chars().take(3).collect::<String>().parse::<u16>() {
+                    kind = FailKind::Status(n);
+                }
+            }
+        }
+        let code = text.find("<Code>").and_then(|i| {
+            let rest = &text[i + 6..];
+            rest.find("</Code>").map(|j| rest[..j].trim().to_string()).filter(|c| !c.is_empty() && c.len() < 64)
+        });
+        Failure { kind, code, text }
+    }
+
+    pub fn local(text: impl Into<String>) -> Failure {
+        Failure { kind: FailKind::Local, code: None, text: text.into() }
+    }
+}
+
+/// The first 200 characters of a message, cut at a word.
+fn short(text: &str) -> String {
+    if text.chars().count() <= 200 {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(200).collect();
+    match cut.rfind(' ') {
+        Some(i) if i > 100 => format!("{}…", &cut[..i]),
+        _ => format!("{cut}…"),
+    }
 }
 
 static CLIENTS: Mutex<Option<HashMap<(S3Settings, String), Arc<AmazonS3>>>> = Mutex::new(None);
@@ -241,7 +317,17 @@ impl Remote {
                 client
             }
         };
-        Ok(Remote { store, bucket: bucket.to_string(), base: base.trim_matches('/').to_string(), secrets, endpoint })
+        let credential = Arc::new(object_store::aws::AwsCredential { key_id: r.key_id.clone(), secret_key: r.secret.clone(), token: r.token.clone() });
+        Ok(Remote {
+            store,
+            bucket: bucket.to_string(),
+            base: base.trim_matches('/').to_string(),
+            secrets,
+            endpoint,
+            region: r.region,
+            credential,
+            vhost: r.vhost,
+        })
     }
 
     /// The same bucket and settings, another prefix.
@@ -252,6 +338,9 @@ impl Remote {
             base: base.trim_matches('/').to_string(),
             secrets: self.secrets.clone(),
             endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            credential: self.credential.clone(),
+            vhost: self.vhost,
         }
     }
 
@@ -273,37 +362,53 @@ impl Remote {
     }
 
     /// One line for a failed operation: what failed, why, and what to do; secrets removed.
-    fn fail(&self, action: &str, rel: &str, e: &dyn std::fmt::Display) -> Error {
-        let mut text = e.to_string().replace(['\n', '\r'], " ");
-        for s in &self.secrets {
-            if !s.is_empty() {
-                text = text.replace(s.as_str(), "***");
-            }
-        }
-        let lower = text.to_ascii_lowercase();
+    fn fail(&self, action: &str, rel: &str, f: &Failure) -> Error {
         let url = self.url(rel);
-        let (why, todo) = if lower.contains("nosuchbucket") || lower.contains("bucket does not exist") {
-            (format!("bucket '{}' does not exist", self.bucket), "create the bucket or correct snapshot_directory".to_string())
-        } else if lower.contains("invalidaccesskeyid") || lower.contains("signaturedoesnotmatch") || lower.contains("invalidtoken") || lower.contains("expiredtoken") {
-            (
+        let (why, todo) = match (f.code.as_deref(), f.kind) {
+            (Some("NoSuchBucket"), _) => (format!("bucket '{}' does not exist", self.bucket), "create the bucket or correct snapshot_directory".to_string()),
+            (Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken" | "TokenRefreshRequired" | "InvalidSecurity"), _) => (
                 "the credentials were refused".to_string(),
                 "check snapshot_s3_access_key_id, snapshot_s3_secret_access_key and snapshot_s3_session_token (or the AWS credentials in the environment)".to_string(),
-            )
-        } else if lower.contains("accessdenied") || lower.contains("403") || lower.contains("forbidden") {
-            ("access denied".to_string(), "grant these credentials access to the bucket, or use other credentials".to_string())
-        } else if lower.contains("connection refused") || lower.contains("dns") || lower.contains("tcp connect") || lower.contains("error sending request") || lower.contains("connect error") {
-            (
-                format!("cannot reach the S3 endpoint {}", self.endpoint),
-                "check snapshot_s3_endpoint and that the server is running".to_string(),
-            )
-        } else if lower.contains("timed out") || lower.contains("timeout") {
-            (format!("the S3 endpoint {} did not answer in time", self.endpoint), "try again later".to_string())
-        } else if lower.contains("503") || lower.contains("500") || lower.contains("slowdown") || lower.contains("502") || lower.contains("504") || lower.contains("server error") {
-            ("the server kept failing after retries".to_string(), "try again later".to_string())
-        } else {
-            let short: String = text.chars().take(200).collect();
-            (short, "check the bucket and the snapshot_s3_* settings".to_string())
+            ),
+            (Some("AuthorizationHeaderMalformed" | "PermanentRedirect" | "IllegalLocationConstraintException"), _) => {
+                (format!("the bucket is not in region {}", self.region), "set snapshot_s3_region to the bucket's region".to_string())
+            }
+            (Some("AccessDenied" | "AllAccessDisabled" | "AccountProblem"), _) | (_, FailKind::Status(401 | 403)) => {
+                ("access denied".to_string(), "grant these credentials access to the bucket, or use other credentials".to_string())
+            }
+            (Some("SlowDown" | "ServiceUnavailable" | "InternalError" | "RequestTimeout"), _) | (_, FailKind::Status(429 | 500..=599)) => {
+                let status = match f.kind {
+                    FailKind::Status(n) => format!(" (HTTP {n})"),
+                    _ => String::new(),
+                };
+                (format!("the server kept failing{status} after retries"), "try again later".to_string())
+            }
+            (_, FailKind::Connect) => {
+                (format!("cannot reach the S3 endpoint {}", self.endpoint), "check snapshot_s3_endpoint and that the server is running".to_string())
+            }
+            (_, FailKind::Timeout) => (format!("the S3 endpoint {} did not answer in time", self.endpoint), "try again later".to_string()),
+            (_, FailKind::Transfer) => (
+                format!("the connection to {} kept breaking during the transfer", self.endpoint),
+                "check the network and try again".to_string(),
+            ),
+            (_, FailKind::Local) => (f.text.clone(), "check the snapshot cache folder (snapshot_cache_directory)".to_string()),
+            (code, kind) => {
+                let what = match (code, kind) {
+                    (Some(c), FailKind::Status(n)) => format!("the server answered {c} (HTTP {n})"),
+                    (Some(c), _) => format!("the server answered {c}"),
+                    (None, FailKind::Status(n)) => format!("the server answered HTTP {n}"),
+                    _ => short(&f.text),
+                };
+                (what, "check the bucket and the snapshot_s3_* settings".to_string())
+            }
         };
+        let mut why = why;
+        // (a secret of a few characters would mangle every word it occurs in; real ones are long)
+        for s in &self.secrets {
+            if s.len() >= 6 {
+                why = why.replace(s.as_str(), "***");
+            }
+        }
         Error::Remote { action: action.to_string(), url, why, todo }
     }
 
@@ -326,7 +431,7 @@ impl Remote {
                 Err(e) => Err(e),
             }
         })?;
-        got.map_err(|e| self.fail("reading", rel, &e))
+        got.map_err(|e| self.fail("reading", rel, &Failure::of(&e)))
     }
 
     /// Several objects at once (up to 32 requests in flight), in the order asked.
@@ -337,11 +442,11 @@ impl Remote {
             futures::stream::iter(keys.into_iter().map(|k| {
                 let store = store.clone();
                 async move {
-                    let Some(k) = k else { return Err("bad key".to_string()) };
+                    let Some(k) = k else { return Err(Failure::local("bad key")) };
                     match store.get(&k).await {
-                        Ok(r) => r.bytes().await.map(|b| Some(b.to_vec())).map_err(|e| e.to_string()),
+                        Ok(r) => r.bytes().await.map(|b| Some(b.to_vec())).map_err(|e| Failure::of(&e)),
                         Err(object_store::Error::NotFound { .. }) => Ok(None),
-                        Err(e) => Err(e.to_string()),
+                        Err(e) => Err(Failure::of(&e)),
                     }
                 }
             }))
@@ -366,7 +471,7 @@ impl Remote {
                 Err(e) => Err(e),
             }
         })?;
-        got.map_err(|e| self.fail("looking up", rel, &e))
+        got.map_err(|e| self.fail("looking up", rel, &Failure::of(&e)))
     }
 
     /// Size of the object, or None.
@@ -380,7 +485,7 @@ impl Remote {
                 Err(e) => Err(e),
             }
         })?;
-        got.map_err(|e| self.fail("looking up", rel, &e))
+        got.map_err(|e| self.fail("looking up", rel, &Failure::of(&e)))
     }
 
     /// Every object under `rel` (recursively; empty = the whole base), keys relative to the base.
@@ -389,7 +494,7 @@ impl Remote {
         let key = if prefix.is_empty() { None } else { Some(Key::parse(&prefix).map_err(|e| Error::Internal(e.to_string()))?) };
         let store = self.store.clone();
         let got = block_on(async move { store.list(key.as_ref()).try_collect::<Vec<_>>().await })?;
-        let metas = got.map_err(|e| self.fail("listing", rel, &e))?;
+        let metas = got.map_err(|e| self.fail("listing", rel, &Failure::of(&e)))?;
         let strip = if self.base.is_empty() { String::new() } else { format!("{}/", self.base) };
         Ok(metas
             .into_iter()
@@ -420,7 +525,7 @@ impl Remote {
                 Err(e) => Err(e),
             }
         })?;
-        got.map_err(|e| self.fail("writing", rel, &e))
+        got.map_err(|e| self.fail("writing", rel, &Failure::of(&e)))
     }
 
     /// Replaces an object only if its ETag is still `etag`.
@@ -440,17 +545,31 @@ impl Remote {
         let store = self.store.clone();
         let path_owned = path.to_path_buf();
         let got = block_on(async move {
-            let upload = store.put_multipart(&key).await.map_err(|e| e.to_string())?;
+            let upload = store.put_multipart(&key).await.map_err(|e| Failure::of(&e))?;
             let mut w = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-            let mut f = std::fs::File::open(&path_owned).map_err(|e| e.to_string())?;
+            let mut f = match std::fs::File::open(&path_owned) {
+                Ok(f) => f,
+                Err(e) => {
+                    let _ = w.abort().await;
+                    return Err(Failure::local(format!("{}: {e}", path_owned.display())));
+                }
+            };
             let mut buf = vec![0u8; PART_SIZE];
             loop {
+                // a part that failed: the upload is aborted, so no unfinished upload stays
                 if let Err(e) = w.wait_for_capacity(PARALLEL_PARTS).await {
-                    return Err(e.to_string());
+                    let _ = w.abort().await;
+                    return Err(Failure::of(&e));
                 }
                 let mut filled = 0;
                 while filled < buf.len() {
-                    let n = f.read(&mut buf[filled..]).map_err(|e| e.to_string())?;
+                    let n = match f.read(&mut buf[filled..]) {
+                        Ok(n) => n,
+                        Err(e) => {
+                            let _ = w.abort().await;
+                            return Err(Failure::local(format!("{}: {e}", path_owned.display())));
+                        }
+                    };
                     if n == 0 {
                         break;
                     }
@@ -464,7 +583,7 @@ impl Remote {
                     break;
                 }
             }
-            w.finish().await.map(|_| ()).map_err(|e| e.to_string())
+            w.finish().await.map(|_| ()).map_err(|e| Failure::of(&e))
         })?;
         got.map_err(|e| self.fail("uploading", rel, &e))
     }
@@ -492,8 +611,8 @@ impl Remote {
         Err(self.fail("downloading", rel, &last.unwrap_or_default()))
     }
 
-    fn download_ranges(&self, rel: &str, to: &Path, size: u64) -> std::result::Result<Option<(String, u64)>, String> {
-        let key = self.key(rel).map_err(|e| e.to_string())?;
+    fn download_ranges(&self, rel: &str, to: &Path, size: u64) -> std::result::Result<Option<(String, u64)>, Failure> {
+        let key = self.key(rel).map_err(|e| Failure::local(e.to_string()))?;
         let store = self.store.clone();
         let to = to.to_path_buf();
         block_on(async move {
@@ -504,51 +623,138 @@ impl Remote {
                 async move { store.get_range(&key, r).await }
             }))
             .buffered(PARALLEL_PARTS);
-            let mut f = std::fs::File::create(&to).map_err(|e| format!("{}: {e}", to.display()))?;
+            let mut f = std::fs::File::create(&to).map_err(|e| Failure::local(format!("{}: {e}", to.display())))?;
             let mut hasher = Sha256::new();
             let mut got = 0u64;
             while let Some(chunk) = parts.next().await {
                 let chunk = match chunk {
                     Ok(c) => c,
                     Err(object_store::Error::NotFound { .. }) => return Ok(None),
-                    Err(e) => return Err(e.to_string()),
+                    Err(e) => return Err(Failure::of(&e)),
                 };
                 hasher.update(&chunk);
                 got += chunk.len() as u64;
-                f.write_all(&chunk).map_err(|e| format!("{}: {e}", to.display()))?;
+                f.write_all(&chunk).map_err(|e| Failure::local(format!("{}: {e}", to.display())))?;
             }
-            f.sync_all().map_err(|e| format!("{}: {e}", to.display()))?;
+            f.sync_all().map_err(|e| Failure::local(format!("{}: {e}", to.display())))?;
             let hex: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
             Ok(Some((format!("sha256:{hex}"), got)))
         })
-        .map_err(|e| e.to_string())?
+        .map_err(|e| Failure::local(e.to_string()))?
     }
 
-    fn download_once(&self, rel: &str, to: &Path) -> std::result::Result<Option<(String, u64)>, String> {
-        let key = self.key(rel).map_err(|e| e.to_string())?;
+    fn download_once(&self, rel: &str, to: &Path) -> std::result::Result<Option<(String, u64)>, Failure> {
+        let key = self.key(rel).map_err(|e| Failure::local(e.to_string()))?;
         let store = self.store.clone();
         let to = to.to_path_buf();
         block_on(async move {
             let r = match store.get(&key).await {
                 Ok(r) => r,
                 Err(object_store::Error::NotFound { .. }) => return Ok(None),
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(Failure::of(&e)),
             };
-            let mut f = std::fs::File::create(&to).map_err(|e| format!("{}: {e}", to.display()))?;
+            let mut f = std::fs::File::create(&to).map_err(|e| Failure::local(format!("{}: {e}", to.display())))?;
             let mut hasher = Sha256::new();
             let mut size = 0u64;
             let mut stream = r.into_stream();
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| e.to_string())?;
+                let chunk = chunk.map_err(|e| Failure::of(&e))?;
                 hasher.update(&chunk);
                 size += chunk.len() as u64;
-                f.write_all(&chunk).map_err(|e| format!("{}: {e}", to.display()))?;
+                f.write_all(&chunk).map_err(|e| Failure::local(format!("{}: {e}", to.display())))?;
             }
-            f.sync_all().map_err(|e| format!("{}: {e}", to.display()))?;
+            f.sync_all().map_err(|e| Failure::local(format!("{}: {e}", to.display())))?;
             let hex: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
             Ok(Some((format!("sha256:{hex}"), size)))
         })
-        .map_err(|e| e.to_string())?
+        .map_err(|e| Failure::local(e.to_string()))?
+    }
+
+    /// Multipart uploads under `rel` that were started and never completed or aborted (a
+    /// writer killed mid-upload): (key relative to the base, upload id). Stores that cannot
+    /// list them answer an empty list.
+    pub fn unfinished_uploads(&self, rel: &str) -> Result<Vec<(String, String)>> {
+        let prefix = self.full(rel);
+        let enc = |s: &str| -> String {
+            s.bytes()
+                .map(|b| if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') { (b as char).to_string() } else { format!("%{b:02X}") })
+                .collect()
+        };
+        let url = if self.vhost {
+            let host = self.endpoint.replacen("://", &format!("://{}.", self.bucket), 1);
+            format!("{host}/?prefix={}&uploads=", enc(&prefix))
+        } else {
+            format!("{}/{}?prefix={}&uploads=", self.endpoint, self.bucket, enc(&prefix))
+        };
+        let (credential, region) = (self.credential.clone(), self.region.clone());
+        let got = block_on(async move {
+            let mut req = http::Request::builder()
+                .method(http::Method::GET)
+                .uri(&url)
+                .body(object_store::client::HttpRequestBody::from(Vec::new()))
+                .map_err(|e| Failure::local(e.to_string()))?;
+            object_store::aws::AwsAuthorizer::new(&credential, "s3", &region)
+                .try_authorize(&mut req, None)
+                .map_err(|e| Failure::local(format!("cannot sign the request: {e}")))?;
+            let client = object_store::client::HttpClient::new(reqwest::Client::new());
+            let resp = tokio::time::timeout(Duration::from_secs(30), client.execute(req))
+                .await
+                .map_err(|_| Failure { kind: FailKind::Timeout, ..Default::default() })?
+                .map_err(|e| Failure::of(&object_store::Error::Generic { store: "S3", source: Box::new(e) }))?;
+            let status = resp.status().as_u16();
+            let body = resp.into_body().bytes().await.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+            Ok::<_, Failure>((status, body))
+        })?;
+        let (status, body) = got.map_err(|e| self.fail("listing unfinished uploads under", rel, &e))?;
+        if status != 200 {
+            // not supported by this store (or not allowed): nothing to clean up from here
+            return Ok(Vec::new());
+        }
+        let strip = if self.base.is_empty() { String::new() } else { format!("{}/", self.base) };
+        let tag = |block: &str, name: &str| -> Option<String> {
+            let open = format!("<{name}>");
+            let i = block.find(&open)? + open.len();
+            let j = block[i..].find(&format!("</{name}>"))? + i;
+            Some(block[i..j].replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'"))
+        };
+        Ok(body
+            .split("<Upload>")
+            .skip(1)
+            .filter_map(|block| {
+                let key = tag(block, "Key")?;
+                let id = tag(block, "UploadId")?;
+                Some((key.strip_prefix(&strip)?.to_string(), id))
+            })
+            .collect())
+    }
+
+    /// Starts a multipart upload with one part and leaves it unfinished (as a killed writer
+    /// would), for tests.
+    #[cfg(test)]
+    pub fn leave_unfinished_upload(&self, rel: &str) {
+        let key = self.key(rel).unwrap();
+        let store = self.store.clone();
+        block_on(async move {
+            let mut up = store.put_multipart(&key).await.unwrap();
+            up.put_part(PutPayload::from(vec![7u8; 5 << 20])).await.unwrap();
+            std::mem::forget(up);
+        })
+        .unwrap();
+    }
+
+    /// Aborts an unfinished multipart upload (its parts are freed).
+    pub fn abort_upload(&self, rel: &str, upload_id: &str) -> Result<()> {
+        use object_store::multipart::MultipartStore;
+        let key = self.key(rel)?;
+        let store = self.store.clone();
+        let id = upload_id.to_string();
+        let got = block_on(async move {
+            match store.abort_multipart(&key, &id).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(e),
+            }
+        })?;
+        got.map_err(|e| self.fail("aborting the unfinished upload of", rel, &Failure::of(&e)))
     }
 
     /// Deletes objects (missing ones are fine).
@@ -569,7 +775,7 @@ impl Remote {
             }
             Ok(())
         })?;
-        got.map_err(|e| self.fail("deleting", &rels[0], &e))
+        got.map_err(|e| self.fail("deleting", &rels[0], &Failure::of(&e)))
     }
 }
 
@@ -586,6 +792,40 @@ mod tests {
         assert!(parse_url("/tmp/x").is_err());
     }
 
+    /// The kind of failure comes from the error's status and S3 code, never from digits or
+    /// words that happen to be in a URL, bucket name or timing.
+    #[test]
+    fn failures_are_classified_by_status_and_code() {
+        let s = S3Settings {
+            endpoint: Some("http://127.0.0.1:1403".into()),
+            access_key_id: Some("k".into()),
+            secret_access_key: Some("a-long-secret".into()),
+            ..Default::default()
+        };
+        let r = Remote::open(&s, "bucket-403-500", "dns/timeout").unwrap();
+        let why = |f: Failure| match r.fail("reading", "x", &f) {
+            Error::Remote { why, .. } => why,
+            e => panic!("{e}"),
+        };
+        let text = |t: &str| Failure { text: t.into(), ..Default::default() };
+        // nothing known: the text, not a guess
+        assert!(!why(text("Error performing GET http://127.0.0.1:1403/bucket-403-500 in 503ms - timeout dns")).contains("denied"));
+        let status = |n: u16, body: &str| Failure { kind: FailKind::Status(n), code: None, text: body.into() };
+        assert_eq!(why(status(403, "")), "access denied");
+        assert!(why(status(503, "")).contains("kept failing (HTTP 503)"));
+        let coded = |c: &str| Failure { kind: FailKind::Status(400), code: Some(c.into()), text: String::new() };
+        assert_eq!(why(coded("NoSuchBucket")), "bucket 'bucket-403-500' does not exist");
+        assert_eq!(why(coded("SignatureDoesNotMatch")), "the credentials were refused");
+        assert!(why(Failure { kind: FailKind::Connect, ..Default::default() }).contains("cannot reach"));
+        // the status is read only where object_store writes it
+        let parsed = Failure::of(&object_store::Error::Generic {
+            store: "S3",
+            source: "Error performing PUT http://h:1403/b in 20ms, after 4 retries, max_retries: 4, retry_timeout: 20s  - Server returned non-2xx status code: 503 Service Unavailable: <Error><Code>SlowDown</Code></Error>".into(),
+        });
+        assert_eq!(parsed.kind, FailKind::Status(503));
+        assert_eq!(parsed.code.as_deref(), Some("SlowDown"));
+    }
+
     #[test]
     fn secrets_never_in_messages() {
         let s = S3Settings {
@@ -596,7 +836,7 @@ mod tests {
             ..Default::default()
         };
         let r = Remote::open(&s, "bkt", "p").unwrap();
-        let e = r.fail("reading", "x/metadata.json", &"boom s3cr3t-value signature");
+        let e = r.fail("reading", "x/metadata.json", &Failure { text: "boom s3cr3t-value signature".into(), ..Default::default() });
         let text = e.to_string();
         assert!(!text.contains("s3cr3t-value"), "{text}");
         assert!(text.contains("s3://bkt/p/x/metadata.json"), "{text}");

@@ -522,8 +522,7 @@ impl Repo {
     }
 
     fn publish_remote(&self, r: &RemoteRepo, staging: &Staging, id: &str) -> Result<()> {
-        crate::repo::lock::ensure_held(&self.dir)?;
-        // uploads started while the tables were written
+        // uploads started while the tables were written: all ended before anything returns
         let (sent, failed) = match r.uploads.lock().unwrap_or_else(|p| p.into_inner()).take() {
             Some(up) => up.finish(),
             None => Default::default(),
@@ -531,6 +530,7 @@ impl Repo {
         if let Some(e) = failed {
             return Err(e);
         }
+        crate::repo::lock::ensure_held(&self.dir)?;
         let mut files: Vec<(PathBuf, String, u64)> = Vec::new();
         for e in fs::read_dir(&staging.dir).map_err(|e| Error::io(&staging.dir, e))?.filter_map(|e| e.ok()) {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -874,6 +874,23 @@ impl Repo {
         }
     }
 
+    /// Multipart uploads a writer started and never finished (killed mid-upload): no
+    /// listing shows them, but the bucket keeps (and bills) their parts. Bucket only.
+    pub fn unfinished_uploads(&self) -> Result<Vec<(String, String)>> {
+        match &self.remote {
+            None => Ok(Vec::new()),
+            Some(r) => r.remote.unfinished_uploads(""),
+        }
+    }
+
+    /// Aborts one of `unfinished_uploads`.
+    pub fn abort_upload(&self, rel: &str, upload_id: &str) -> Result<()> {
+        match &self.remote {
+            None => Ok(()),
+            Some(r) => r.remote.abort_upload(rel, upload_id),
+        }
+    }
+
     /// Staging folders in the local cache left by processes that are gone (bucket only).
     pub fn stale_staging(&self) -> Vec<(PathBuf, u64)> {
         let Some(r) = &self.remote else { return Vec::new() };
@@ -1091,7 +1108,16 @@ mod tests {
         })();
         assert!(created.as_deref().is_ok_and(|a| a.starts_with("HTTP/1.1 200")), "bucket not created: {created:?}");
         let repo = Repo::open("s3://unit/pre", "p", &s3, Cache::new(d.path().join("cache"), 1 << 30)).unwrap();
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lifecycle(&repo)));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            lifecycle(&repo);
+            // a writer killed mid-upload leaves an unfinished multipart upload: listed, aborted
+            let remote = &repo.remote.as_ref().unwrap().remote;
+            remote.leave_unfinished_upload("dead/main.t.parquet");
+            let pending = repo.unfinished_uploads().unwrap();
+            assert_eq!(pending.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), vec!["dead/main.t.parquet"]);
+            repo.abort_upload(&pending[0].0, &pending[0].1).unwrap();
+            assert!(repo.unfinished_uploads().unwrap().is_empty());
+        }));
         let _ = server.kill();
         let _ = server.wait();
         if let Err(p) = result {
