@@ -528,6 +528,8 @@ impl Repo {
             None => Default::default(),
         };
         if let Some(e) = failed {
+            // a lock another writer took over explains a failed upload (it aborted ours)
+            crate::repo::lock::ensure_held(&self.dir)?;
             return Err(e);
         }
         crate::repo::lock::ensure_held(&self.dir)?;
@@ -542,7 +544,10 @@ impl Repo {
         }
         // largest first, a few at a time (each large one in parallel parts)
         files.sort_by(|a, b| b.2.cmp(&a.2));
-        upload_all(&r.remote, id, &files)?;
+        if let Err(e) = upload_all(&r.remote, id, &files) {
+            crate::repo::lock::ensure_held(&self.dir)?;
+            return Err(e);
+        }
         crate::repo::lock::ensure_held(&self.dir)?;
         let meta_path = staging.dir.join(METADATA_FILE);
         let meta = fs::read(&meta_path).map_err(|e| Error::io(&meta_path, e))?;
