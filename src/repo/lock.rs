@@ -113,6 +113,16 @@ pub fn ensure_held(repo: &Path) -> Result<()> {
     }
 }
 
+/// A failed upload's error, or — when the reason is that another writer took this
+/// process's lock over (and aborted the upload) — that.
+pub fn explain(repo: &Path, failed: Error) -> Error {
+    let state = HELD.lock().unwrap_or_else(|p| p.into_inner()).as_ref().and_then(|m| m.get(repo).cloned());
+    match state.map(|s| s.renew()) {
+        Some(Ok(false)) => ensure_held(repo).err().unwrap_or(failed),
+        _ => failed,
+    }
+}
+
 struct ObjectLock {
     state: Arc<LeaseState>,
     repo: PathBuf,

@@ -528,9 +528,7 @@ impl Repo {
             None => Default::default(),
         };
         if let Some(e) = failed {
-            // a lock another writer took over explains a failed upload (it aborted ours)
-            crate::repo::lock::ensure_held(&self.dir)?;
-            return Err(e);
+            return Err(crate::repo::lock::explain(&self.dir, e));
         }
         crate::repo::lock::ensure_held(&self.dir)?;
         let mut files: Vec<(PathBuf, String, u64)> = Vec::new();
@@ -545,8 +543,7 @@ impl Repo {
         // largest first, a few at a time (each large one in parallel parts)
         files.sort_by(|a, b| b.2.cmp(&a.2));
         if let Err(e) = upload_all(&r.remote, id, &files) {
-            crate::repo::lock::ensure_held(&self.dir)?;
-            return Err(e);
+            return Err(crate::repo::lock::explain(&self.dir, e));
         }
         crate::repo::lock::ensure_held(&self.dir)?;
         let meta_path = staging.dir.join(METADATA_FILE);
