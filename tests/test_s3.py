@@ -38,7 +38,7 @@ def test_layout_in_the_bucket_is_the_local_layout(s3, tmp_path):
         con.close()
     assert results["s3"] == results["local"]
     # hidden objects (.lock, .generation) are the repository's own, like the local .lock
-    keys = [k[len("repo/"):] for k in s3.list_keys("repo/") if not os.path.basename(k).startswith(".")]
+    keys = [k[len("repo/"):] for k in s3.list_keys("repo/") if "/." not in "/" + k]
     files = sorted(str(p.relative_to(local)) for p in local.rglob("*") if p.is_file() and p.name != ".lock")
     assert keys == files
     assert "memory/b/main.t.delta.parquet" in keys and "memory/b/metadata.json" in keys

@@ -22,6 +22,99 @@ use crate::repo::remote::{Listed, Remote, S3Settings};
 
 pub const PIN_FILE: &str = "pinned";
 
+/// The manifest index of a bucket repository: a cache of published manifests in a few
+/// objects, so a new process lists 1,000 snapshots with a handful of requests instead of
+/// one per snapshot. Never authoritative: an entry is used only when its metadata.json's
+/// ETag and size in the bucket listing match it; anything else is read from metadata.json.
+/// Writers (holding the lock) add one segment per published snapshot and fold the segments
+/// into one base object every `FOLD_AT` segments. Every failure here is ignored.
+mod index {
+    use std::collections::HashMap;
+
+    use serde::{Deserialize, Serialize};
+
+    use crate::repo::layout::METADATA_FILE;
+    use crate::repo::remote::{Listed, Remote};
+
+    pub const DIR: &str = ".index";
+    const FOLD_AT: usize = 64;
+
+    #[derive(Serialize, Deserialize)]
+    struct Entry {
+        id: String,
+        etag: String,
+        size: u64,
+        metadata: String,
+    }
+
+    #[derive(Serialize, Deserialize, Default)]
+    struct Segment {
+        entries: Vec<Entry>,
+    }
+
+    pub fn same_etag(a: &str, b: &str) -> bool {
+        let t = |s: &str| s.trim().trim_matches('"').trim_start_matches("W/").trim_matches('"').to_string();
+        !a.is_empty() && t(a) == t(b)
+    }
+
+    /// After publishing `id` (its metadata.json written with `etag`): adds a segment, and
+    /// folds the segments into a new base when there are many.
+    pub fn record(remote: &Remote, id: &str, etag: Option<&str>, metadata: &[u8]) {
+        let (Some(etag), Ok(text)) = (etag, std::str::from_utf8(metadata)) else { return };
+        let seg = Segment { entries: vec![Entry { id: id.to_string(), etag: etag.to_string(), size: metadata.len() as u64, metadata: text.to_string() }] };
+        let Ok(body) = serde_json::to_vec(&seg) else { return };
+        let now = crate::repo::manifest::now_micros();
+        if remote.put(&format!("{DIR}/{now:020}-{id}.json"), body, false).is_err() {
+            return;
+        }
+        let Ok(parts) = remote.list(&format!("{DIR}/")) else { return };
+        if parts.iter().filter(|l| !l.rel.contains("/base-")).count() < FOLD_AT {
+            return;
+        }
+        let Ok(listing) = remote.list("") else { return };
+        // fold: every entry still published with the same metadata, into one base
+        let published: HashMap<&str, (&str, u64)> = listing
+            .iter()
+            .filter_map(|l| {
+                let (sid, f) = l.rel.split_once('/')?;
+                (f == METADATA_FILE).then_some((sid, (l.stamp.2.as_str(), l.size)))
+            })
+            .collect();
+        let rels: Vec<String> = parts.iter().map(|l| l.rel.clone()).collect();
+        let mut keep: HashMap<String, Entry> = HashMap::new();
+        for got in remote.get_many(&rels).into_iter().flatten().flatten() {
+            let Ok(seg) = serde_json::from_slice::<Segment>(&got) else { continue };
+            for e in seg.entries {
+                if published.get(e.id.as_str()).is_some_and(|(tag, size)| same_etag(tag, &e.etag) && *size == e.size) {
+                    keep.insert(e.id.clone(), e);
+                }
+            }
+        }
+        let base = Segment { entries: keep.into_values().collect() };
+        let Ok(body) = serde_json::to_vec(&base) else { return };
+        if remote.put(&format!("{DIR}/base-{now:020}.json"), body, false).is_ok() {
+            let _ = remote.delete(&rels);
+        }
+    }
+
+    /// Every entry the index holds (id -> ETag, size, metadata bytes), from the objects the
+    /// bucket listing shows.
+    pub fn lookup(remote: &Remote, listing: &[Listed]) -> HashMap<String, (String, u64, Vec<u8>)> {
+        let rels: Vec<String> = listing.iter().filter(|l| l.rel.starts_with(&format!("{DIR}/"))).map(|l| l.rel.clone()).collect();
+        let mut out = HashMap::new();
+        if rels.is_empty() {
+            return out;
+        }
+        for got in remote.get_many(&rels).into_iter().flatten().flatten() {
+            let Ok(seg) = serde_json::from_slice::<Segment>(&got) else { continue };
+            for e in seg.entries {
+                out.insert(e.id, (e.etag, e.size, e.metadata.into_bytes()));
+            }
+        }
+        out
+    }
+}
+
 /// A bucket prefix holding one project's snapshots, with the cache its files are read through.
 #[derive(Debug)]
 pub struct RemoteRepo {
@@ -320,6 +413,28 @@ impl Repo {
             dir.join(format!("{hex}.json"))
         };
         let mut out: Vec<Option<Result<Option<Vec<u8>>>>> = wanted.iter().map(|(id, s)| fs::read(path_of(id, s)).ok().map(|b| Ok(Some(b)))).collect();
+        // the manifest index answers most of the rest in a few requests
+        if out.iter().any(|o| o.is_none()) {
+            if let Ok(listing) = Self::remote_listing(r) {
+                let found = index::lookup(&r.remote, &listing);
+                for (i, (id, stamp)) in wanted.iter().enumerate() {
+                    if out[i].is_some() {
+                        continue;
+                    }
+                    if let (Stamp::Remote(_, _, etag, size), Some((e, n, bytes))) = (stamp, found.get(id)) {
+                        if index::same_etag(etag, e) && size == n {
+                            let _ = fs::create_dir_all(&dir);
+                            let path = path_of(id, stamp);
+                            let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+                            if fs::write(&tmp, bytes).is_ok() {
+                                let _ = fs::rename(&tmp, &path);
+                            }
+                            out[i] = Some(Ok(Some(bytes.clone())));
+                        }
+                    }
+                }
+            }
+        }
         let missing: Vec<usize> = (0..wanted.len()).filter(|&i| out[i].is_none()).collect();
         if !missing.is_empty() {
             let rels: Vec<String> = missing.iter().map(|&i| format!("{}/{METADATA_FILE}", wanted[i].0)).collect();
@@ -548,9 +663,10 @@ impl Repo {
         crate::repo::lock::ensure_held(&self.dir)?;
         let meta_path = staging.dir.join(METADATA_FILE);
         let meta = fs::read(&meta_path).map_err(|e| Error::io(&meta_path, e))?;
-        if !r.remote.put(&format!("{id}/{METADATA_FILE}"), meta.clone(), true)? {
+        let Some(etag) = r.remote.put_mode(&format!("{id}/{METADATA_FILE}"), meta.clone(), object_store::PutMode::Create)? else {
             return Err(Error::DuplicateId { id: id.to_string(), repo: self.dir.clone() });
-        }
+        };
+        index::record(&r.remote, id, etag.as_deref(), &meta);
         // the data files just written are what the next read wants: keep them in the cache
         if let Ok(m) = crate::repo::manifest::Manifest::parse(id, &meta_path, &meta) {
             for t in &m.tables {
@@ -857,7 +973,13 @@ impl Repo {
             }
             Some(r) => {
                 crate::repo::lock::ensure_held(&self.dir)?;
-                r.remote.put(&format!("{id}/{METADATA_FILE}"), bytes.to_vec(), true)
+                match r.remote.put_mode(&format!("{id}/{METADATA_FILE}"), bytes.to_vec(), object_store::PutMode::Create)? {
+                    Some(etag) => {
+                        index::record(&r.remote, id, etag.as_deref(), bytes);
+                        Ok(true)
+                    }
+                    None => Ok(false),
+                }
             }
         }
     }
