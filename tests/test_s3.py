@@ -218,3 +218,22 @@ SELECT (SELECT count(*) FROM t) AS live, (SELECT count(*) FROM 't@sh1') AS past,
     assert rc == 0, err
     assert out[-1] == [{"live": 1000, "past": 1000, "n": 2}]
     assert any(k.endswith("/sh1/metadata.json") for k in s3.list_keys("shell/"))
+
+
+def test_settings_work_with_set_global(s3, tmp_path):
+    """SET GLOBAL reaches every connection of the database, the extension's own included."""
+    con = duckdb.connect(":memory:", config={"allow_unsigned_extensions": "true"})
+    con.execute(f"LOAD '{EXT}'")
+    for stmt in s3.settings_statements(scope="GLOBAL"):
+        con.execute(stmt)
+    con.execute(f"SET GLOBAL snapshot_cache_directory = '{tmp_path / 'cache'}'")
+    con.execute(f"SET GLOBAL snapshot_directory = '{s3.url('global')}'")
+    other = con.cursor()
+    other.execute("CREATE TABLE g AS SELECT 42 AS answer")
+    assert rows(other, "SELECT snapshot_id FROM snapshot_create('g', id := 'glob')") == [("glob",)]
+    assert rows(con, "SELECT answer FROM 'g@glob'") == [(42,)]
+    assert any(k.endswith("/glob/metadata.json") for k in s3.list_keys("global/"))
+    settings = dict((r[0], (r[1], r[2])) for r in rows(con, "FROM snapshot_settings()"))
+    assert settings["snapshot_directory"] == (s3.url("global"), "SET")
+    assert settings["snapshot_s3_secret_access_key"][0] == "***"
+    assert settings["snapshot_cache_size"] == (f"{4 << 30} bytes", "default")
