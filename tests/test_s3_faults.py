@@ -106,9 +106,10 @@ def same_rows(con, live, snap):
 
 
 def repo_keys(s3, prefix=PREFIX):
-    """Keys under the project, but .generation (the marker every change replaces)."""
+    """Keys under the project, but .generation (the marker every change replaces) and the
+    manifest index under .index/ (a cache of published manifests, never authoritative)."""
     base = f"{prefix}/{PROJECT}/"
-    return [k[len(base):] for k in s3.list_keys(base) if k != f"{base}.generation"]
+    return [k[len(base):] for k in s3.list_keys(base) if k != f"{base}.generation" and not k.startswith(f"{base}.index/")]
 
 
 def stray_keys(s3, prefix=PREFIX):
