@@ -474,6 +474,20 @@ impl Remote {
         got.map_err(|e| self.fail("looking up", rel, &Failure::of(&e)))
     }
 
+    /// The object's modification time (seconds since the epoch), or None.
+    pub fn head_modified(&self, rel: &str) -> Result<Option<i64>> {
+        let key = self.key(rel)?;
+        let store = self.store.clone();
+        let got = block_on(async move {
+            match store.head(&key).await {
+                Ok(m) => Ok(Some(m.last_modified.timestamp())),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })?;
+        got.map_err(|e| self.fail("looking up", rel, &Failure::of(&e)))
+    }
+
     /// Size of the object, or None.
     pub fn head(&self, rel: &str) -> Result<Option<u64>> {
         let key = self.key(rel)?;

@@ -44,7 +44,28 @@ mod index {
         id: String,
         etag: String,
         size: u64,
+        /// metadata.json's modification time (seconds), for stores whose listings carry no
+        /// ETag (s3s-fs).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        modified: Option<i64>,
         metadata: String,
+    }
+
+    /// What the index recorded for a snapshot's metadata.json.
+    pub struct Found {
+        etag: String,
+        size: u64,
+        modified: Option<i64>,
+        pub metadata: Vec<u8>,
+    }
+
+    impl Found {
+        /// True when the listing shows the very metadata.json this entry recorded: same ETag
+        /// and size, or (a listing without ETags) same modification second and size.
+        pub fn matches(&self, listed_etag: &str, listed_secs: i64, listed_size: u64) -> bool {
+            listed_size == self.size
+                && if listed_etag.trim().is_empty() { self.modified == Some(listed_secs) } else { same_etag(listed_etag, &self.etag) }
+        }
     }
 
     #[derive(Serialize, Deserialize, Default)]
@@ -61,7 +82,10 @@ mod index {
     /// folds the segments into a new base when there are many.
     pub fn record(remote: &Remote, id: &str, etag: Option<&str>, metadata: &[u8]) {
         let (Some(etag), Ok(text)) = (etag, std::str::from_utf8(metadata)) else { return };
-        let seg = Segment { entries: vec![Entry { id: id.to_string(), etag: etag.to_string(), size: metadata.len() as u64, metadata: text.to_string() }] };
+        let modified = remote.head_modified(&format!("{id}/{METADATA_FILE}")).ok().flatten();
+        let seg = Segment {
+            entries: vec![Entry { id: id.to_string(), etag: etag.to_string(), size: metadata.len() as u64, modified, metadata: text.to_string() }],
+        };
         let Ok(body) = serde_json::to_vec(&seg) else { return };
         let now = crate::repo::manifest::now_micros();
         if remote.put(&format!("{DIR}/{now:020}-{id}.json"), body, false).is_err() {
@@ -73,11 +97,11 @@ mod index {
         }
         let Ok(listing) = remote.list("") else { return };
         // fold: every entry still published with the same metadata, into one base
-        let published: HashMap<&str, (&str, u64)> = listing
+        let published: HashMap<&str, &Listed> = listing
             .iter()
             .filter_map(|l| {
                 let (sid, f) = l.rel.split_once('/')?;
-                (f == METADATA_FILE).then_some((sid, (l.stamp.2.as_str(), l.size)))
+                (f == METADATA_FILE).then_some((sid, l))
             })
             .collect();
         let rels: Vec<String> = parts.iter().map(|l| l.rel.clone()).collect();
@@ -85,7 +109,8 @@ mod index {
         for got in remote.get_many(&rels).into_iter().flatten().flatten() {
             let Ok(seg) = serde_json::from_slice::<Segment>(&got) else { continue };
             for e in seg.entries {
-                if published.get(e.id.as_str()).is_some_and(|(tag, size)| same_etag(tag, &e.etag) && *size == e.size) {
+                let found = Found { etag: e.etag.clone(), size: e.size, modified: e.modified, metadata: Vec::new() };
+                if published.get(e.id.as_str()).is_some_and(|l| found.matches(&l.stamp.2, l.stamp.0, l.size)) {
                     keep.insert(e.id.clone(), e);
                 }
             }
@@ -99,7 +124,7 @@ mod index {
 
     /// Every entry the index holds (id -> ETag, size, metadata bytes), from the objects the
     /// bucket listing shows.
-    pub fn lookup(remote: &Remote, listing: &[Listed]) -> HashMap<String, (String, u64, Vec<u8>)> {
+    pub fn lookup(remote: &Remote, listing: &[Listed]) -> HashMap<String, Found> {
         let rels: Vec<String> = listing.iter().filter(|l| l.rel.starts_with(&format!("{DIR}/"))).map(|l| l.rel.clone()).collect();
         let mut out = HashMap::new();
         if rels.is_empty() {
@@ -108,7 +133,7 @@ mod index {
         for got in remote.get_many(&rels).into_iter().flatten().flatten() {
             let Ok(seg) = serde_json::from_slice::<Segment>(&got) else { continue };
             for e in seg.entries {
-                out.insert(e.id, (e.etag, e.size, e.metadata.into_bytes()));
+                out.insert(e.id, Found { etag: e.etag, size: e.size, modified: e.modified, metadata: e.metadata.into_bytes() });
             }
         }
         out
@@ -421,8 +446,9 @@ impl Repo {
                     if out[i].is_some() {
                         continue;
                     }
-                    if let (Stamp::Remote(_, _, etag, size), Some((e, n, bytes))) = (stamp, found.get(id)) {
-                        if index::same_etag(etag, e) && size == n {
+                    if let (Stamp::Remote(secs, _, etag, size), Some(f)) = (stamp, found.get(id)) {
+                        if f.matches(etag, *secs, *size) {
+                            let bytes = &f.metadata;
                             let _ = fs::create_dir_all(&dir);
                             let path = path_of(id, stamp);
                             let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
