@@ -155,3 +155,22 @@ def test_sql_metacharacters_never_inject(setup):
     evil = "t'); DROP TABLE u; --"
     expect_error(con, repo, f"CALL snapshot_create('{evil.replace(chr(39), chr(39) * 2)}')", "does not exist")
     assert rows(con, "SELECT count(*) FROM u") == [(1,)]
+
+
+def test_whole_database_snapshot_of_views_only_and_of_an_empty_database(tmp_path):
+    """A database of views only (a dbt project of views) is worth a snapshot: its definitions come
+    back on restore. A database with nothing at all is refused, and nothing is written."""
+    snaps = str(tmp_path / "snaps")
+    con = connect(str(tmp_path / "empty.duckdb"), snapdir=snaps)
+    with pytest.raises(duckdb.Error, match=r"^Invalid Input Error: snapshot_create: database empty is empty: no tables, views, macros, types or schemas to snapshot$"):
+        con.execute("CALL snapshot_create('*')")
+    assert rows(con, "SELECT count(*) FROM snapshots()") == [(0,)]
+    con.execute("CREATE VIEW v AS SELECT 42 AS answer")
+    con.execute("CALL snapshot_create('*', id := 'views')")
+    assert rows(con, "SELECT table_count FROM snapshots() WHERE snapshot_id = 'views'") == [(0,)]
+    con.close()
+    fresh = connect(str(tmp_path / "fresh.duckdb"), snapdir=snaps)
+    fresh.execute("SET snapshot_project = 'empty'")
+    got = rows(fresh, "SELECT kind, source FROM snapshot_restore('views', '*')")
+    assert got == [("view", "main.v")], got
+    assert rows(fresh, "FROM v") == [(42,)]

@@ -46,9 +46,10 @@ pub fn resolve_targets(ctx: &Ctx, spec: &ScopeSpec) -> Result<(Vec<TableRef>, Sc
     let (tables, scope) = match spec.shape() {
         Shape::Database => {
             let tables = catalog::all_tables(ctx.db, &ctx.database)?;
-            if tables.is_empty() {
+            // a database with nothing at all is most likely the wrong one
+            if tables.is_empty() && crate::engine::objects::capture(ctx.db, &ctx.database, None)?.is_empty() {
                 return Err(Error::Input(format!(
-                    "database {} has no tables to snapshot",
+                    "database {} is empty: no tables, views, macros, types or schemas to snapshot",
                     catalog::display_part(&ctx.database)
                 )));
             }
@@ -91,7 +92,12 @@ pub fn resolve_targets(ctx: &Ctx, spec: &ScopeSpec) -> Result<(Vec<TableRef>, Sc
     };
     let mut seen = std::collections::HashSet::new();
     let tables: Vec<TableRef> = tables.into_iter().filter(|t| seen.insert(t.clone())).filter(not_excluded).collect();
-    if tables.is_empty() {
+    // views, macros, types or schemas alone are worth a database snapshot (a dbt project of views)
+    let objects_only = || -> Result<bool> {
+        Ok(scope.kind == ScopeKind::Database
+            && crate::engine::objects::capture(ctx.db, &ctx.database, None)?.iter().any(|o| !spec.excludes_objects_of(&o.schema)))
+    };
+    if tables.is_empty() && !objects_only()? {
         return Err(Error::Input(format!("{} leaves no table to snapshot", spec.describe())));
     }
     Ok((tables, scope))
