@@ -37,6 +37,8 @@ pub struct CreateRequest {
     /// `Some(false)`: full, self-contained copies. Default: store only what changed since
     /// the newest snapshot that has each table.
     pub incremental: Option<bool>,
+    /// The scope was not given (NULL): on a locked repository, its locked scope.
+    pub default_scope: bool,
 }
 
 /// Which live tables a scope covers, and the scope recorded for it.
@@ -108,10 +110,35 @@ pub fn create(ctx: &Ctx, req: &CreateRequest) -> Result<Manifest> {
     if let Some(id) = &req.id {
         validate_id(id)?;
     }
-    let (targets, scope) = resolve_targets(ctx, &req.scope)?;
+    let locked = crate::repo::config::load(&ctx.repo)?;
+    let spec = match &locked {
+        Some(l) if req.default_scope => ScopeSpec::recorded(&l.scope)?,
+        _ => req.scope.clone(),
+    };
+    let (targets, scope) = resolve_targets(ctx, &spec)?;
+    let scope = recorded_scope(ctx, &targets, scope);
     ensure_repo_dir(ctx)?;
     let _lock = ctx.lock()?;
+    // a lock written since the look above (under the writer lock, as this check is) counts too
+    let locked = match locked {
+        Some(l) => Some(l),
+        None => crate::repo::config::load(&ctx.repo)?,
+    };
+    if let Some(l) = &locked {
+        l.admits(&scope, &ctx.repo.dir.display().to_string())?;
+    }
     create_locked(ctx, req, &targets, scope)
+}
+
+/// The scope as a snapshot records it: named tables listed (sorted), so two snapshots of the
+/// same tables chain.
+pub fn recorded_scope(ctx: &Ctx, targets: &[TableRef], mut scope: Scope) -> Scope {
+    if scope.kind == ScopeKind::Tables && scope.tables.is_empty() {
+        let mut names: Vec<String> = targets.iter().map(|t| if t.catalog == ctx.database { t.display() } else { t.full_display() }).collect();
+        names.sort();
+        scope.tables = names;
+    }
+    scope
 }
 
 pub fn ensure_repo_dir(ctx: &Ctx) -> Result<()> {
@@ -119,12 +146,8 @@ pub fn ensure_repo_dir(ctx: &Ctx) -> Result<()> {
 }
 
 /// Creates a snapshot of `targets`; the caller holds the repository lock.
-pub fn create_locked(ctx: &Ctx, req: &CreateRequest, targets: &[TableRef], mut scope: Scope) -> Result<Manifest> {
-    if scope.kind == ScopeKind::Tables && scope.tables.is_empty() {
-        let mut names: Vec<String> = targets.iter().map(|t| if t.catalog == ctx.database { t.display() } else { t.full_display() }).collect();
-        names.sort();
-        scope.tables = names;
-    }
+pub fn create_locked(ctx: &Ctx, req: &CreateRequest, targets: &[TableRef], scope: Scope) -> Result<Manifest> {
+    let scope = recorded_scope(ctx, targets, scope);
     let now = now_micros();
     let id = choose_id(ctx, req, now)?;
     let staging = ctx.repo.stage(&id, now)?;

@@ -7,6 +7,7 @@ pub mod create;
 pub mod drop;
 pub mod export;
 pub mod fingerprint;
+pub mod govern;
 pub mod incremental;
 pub mod layers;
 pub mod objects;

@@ -194,6 +194,20 @@ impl ScopeSpec {
         Ok(ScopeSpec { selectors, exclude })
     }
 
+    /// The scope a snapshot recorded, as an argument again (`snapshot_create(NULL)` on a
+    /// locked repository means its locked scope).
+    pub fn recorded(scope: &crate::repo::manifest::Scope) -> Result<ScopeSpec> {
+        use crate::repo::manifest::ScopeKind;
+        let quote = |name: &str| crate::engine::sql::ident(name);
+        let items = match scope.kind {
+            ScopeKind::Database => vec!["*".to_string()],
+            ScopeKind::Schema => vec![format!("{}.*", quote(scope.schema.as_deref().unwrap_or("main")))],
+            ScopeKind::Tables => scope.tables.clone(),
+            ScopeKind::Pattern => scope.patterns.clone(),
+        };
+        ScopeSpec::parse(Some(items), scope.exclude.clone())
+    }
+
     pub fn shape(&self) -> Shape {
         match self.selectors.as_slice() {
             [Selector::Database] => Shape::Database,

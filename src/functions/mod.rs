@@ -19,6 +19,8 @@ pub mod snapshot_mount;
 pub mod snapshot_pin;
 pub mod snapshot_prune;
 pub mod snapshot_restore;
+pub mod snapshot_describe;
+pub mod snapshot_repository;
 pub mod snapshot_settings;
 pub mod snapshot_tables;
 pub mod snapshot_undrop;
@@ -55,6 +57,8 @@ pub fn register_all(conn: ffi::duckdb_connection, host: &Arc<Host>) -> Result<()
     register::<snapshot_mount::SnapshotMount>(conn, host, "snapshot_mount")?;
     register::<snapshot_mount::SnapshotUnmount>(conn, host, "snapshot_unmount")?;
     register::<snapshot_settings::SnapshotSettings>(conn, host, "snapshot_settings")?;
+    register::<snapshot_repository::SnapshotRepository>(conn, host, "snapshot_repository")?;
+    register::<snapshot_describe::SnapshotDescribe>(conn, host, "snapshot_describe")?;
     crate::host::scalar::register::<keep::Keep>(conn, host)?;
     crate::host::scalar::register::<at_read::ScanSql>(conn, host)?;
     Ok(())

@@ -69,8 +69,9 @@ impl TableFn for SnapshotCreate {
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
         let scope_given = !matches!(args.positional(0), Arg::Null | Arg::Missing);
         let mut scope = scope_arg(args.positional(0), args.named("exclude"))?;
+        let schema_given = args.named("schema").opt_str("schema")?;
         // `schema := 's'` is `'s.*'`
-        if let Some(s) = args.named("schema").opt_str("schema")? {
+        if let Some(s) = schema_given.clone() {
             if scope_given {
                 return Err(Error::Input(format!("give either a scope or schema := '{s}', not both (the scope '{s}.*' is the same)")));
             }
@@ -85,6 +86,7 @@ impl TableFn for SnapshotCreate {
             id_prefix: "snap",
             objects: None,
             incremental: args.named("incremental").opt_bool("incremental")?,
+            default_scope: !scope_given && schema_given.is_none() && matches!(args.named("exclude"), Arg::Null | Arg::Missing),
         };
         if let Some(id) = &req.id {
             crate::repo::layout::validate_id(id)?;

@@ -46,6 +46,9 @@ pub fn validate_id(id: &str) -> Result<()> {
     if id.starts_with('.') {
         return bad("it starts with '.'");
     }
+    if id == crate::repo::config::CONFIG_FILE {
+        return bad("it is the name of the repository's settings file");
+    }
     Ok(())
 }
 
@@ -132,6 +135,12 @@ impl Repo {
         let root = root.into();
         let dir = root.join(encode_component(project_id));
         Repo { root, project_id: project_id.to_string(), dir, remote: None }
+    }
+
+    /// A local project folder found under `root` (its folder name stands for the project id
+    /// until a manifest names it).
+    pub fn at(root: PathBuf, folder_name: &str, dir: PathBuf) -> Repo {
+        Repo { root, project_id: folder_name.to_string(), dir, remote: None }
     }
 
     /// A local snapshot folder (meaningless for a bucket: use the store operations).

@@ -3,6 +3,7 @@
 //! of remote files, the async runtime object-store I/O runs on). No DuckDB types here.
 
 pub mod cache;
+pub mod config;
 pub mod copy;
 pub mod gc;
 pub mod layout;

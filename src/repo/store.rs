@@ -1010,6 +1010,43 @@ impl Repo {
         }
     }
 
+    /// A file at the top of the repository (beside the snapshot folders), such as
+    /// repository.json; None when there is none.
+    pub fn read_top(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        match &self.remote {
+            None => match fs::read(self.dir.join(name)) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Error::io(&self.dir.join(name), e)),
+            },
+            Some(r) => r.remote.get(name),
+        }
+    }
+
+    /// Writes a file at the top of the repository, never replacing one: false when it exists.
+    /// The caller holds the writer lock.
+    pub fn create_top(&self, name: &str, bytes: &[u8]) -> Result<bool> {
+        match &self.remote {
+            None => {
+                self.ensure()?;
+                let tmp = self.dir.join(format!(".{name}.tmp-{}", std::process::id()));
+                crate::repo::publish::write_atomic(&tmp, bytes)?;
+                let published = publish_dir(&tmp, &self.dir.join(name));
+                if published.is_err() {
+                    let _ = fs::remove_file(&tmp);
+                    if self.dir.join(name).exists() {
+                        return Ok(false);
+                    }
+                }
+                published.map(|_| true)
+            }
+            Some(r) => {
+                crate::repo::lock::ensure_held(&self.dir)?;
+                r.remote.put(name, bytes.to_vec(), true)
+            }
+        }
+    }
+
     /// Marks a folder that holds files other snapshots read, without being a snapshot
     /// itself, as retired (what a drop leaves), so gc keeps it exactly while it is read.
     pub fn mark_retired(&self, id: &str, manifest: &[u8]) -> Result<()> {

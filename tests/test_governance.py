@@ -1,0 +1,222 @@
+"""Issue 15, repository governance: a repository locked to one granularity and scope
+(`snapshot_repository`, stored in repository.json) and `snapshot_describe()`.
+
+The catalog-backup design's test list (../shared/seeds/catalog-backups-design.md), as far as these
+features reach, maps to the tests here by name in each docstring:
+section 4 test_repository_granularity_is_locked, test_reject_broader_scope_on_existing_repo,
+test_reject_narrower_scope_on_existing_repo, test_incremental_same_granularity_accepted,
+test_concurrent_backup_prevention; section 8 test_describe_shows_granularity,
+test_describe_shows_all_pits; section 10 test_reject_backup_narrower_than_previous,
+test_reject_backup_broader_than_previous."""
+import json
+import os
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from conftest import EXT, connect, rows, run_shell, tree
+
+LOCKED = r"the repository .* is locked to {g} granularity, scope '{s}' \(snapshot_repository\); '{a}' is {how} that scope: CALL snapshot_create\(NULL\) snapshots the locked scope"
+
+
+@pytest.fixture
+def db(tmp_path):
+    con = connect(str(tmp_path / "shop.duckdb"), snapdir=str(tmp_path / "snaps"))
+    con.execute("CREATE SCHEMA sales")
+    con.execute("CREATE TABLE sales.orders AS SELECT range AS id, range * 2 AS amount FROM range(100)")
+    con.execute("CREATE TABLE sales.returns AS SELECT range AS id FROM range(5)")
+    con.execute("CREATE TABLE main.customers AS SELECT range AS id FROM range(10)")
+    yield con
+    con.close()
+
+
+def repo_dir(tmp_path):
+    return tmp_path / "snaps" / "shop"
+
+
+def test_unlocked_repository_shows_unlocked_and_behaves_as_before(db):
+    assert rows(db, "FROM snapshot_repository()") == [("shop", rows(db, "SELECT value FROM snapshot_settings() WHERE name = 'snapshot_directory'")[0][0] + "/shop", "unlocked", None, None, None, None)]
+    db.execute("CALL snapshot_create('sales.orders')")
+    db.execute("CALL snapshot_create('*')")
+    assert rows(db, "SELECT count(*) FROM snapshots()") == [(2,)]
+
+
+def test_repository_granularity_is_locked(db, tmp_path):
+    """Seed 4: test_repository_granularity_is_locked; test_incremental_same_granularity_accepted."""
+    got = rows(db, "CALL snapshot_repository(granularity := 'schema', scope := 'sales.*')")
+    assert [(r[0], r[2], r[3], r[5], r[6]) for r in got] == [("shop", "schema", "sales.*", os.environ.get("USER") or got[0][5], 1)]
+    with open(repo_dir(tmp_path) / "repository.json") as f:
+        stored = json.load(f)
+    assert stored["format_version"] == 1 and stored["granularity"] == "schema"
+    assert stored["scope"] == {"kind": "schema", "schema": "sales"}
+    assert rows(db, "SELECT granularity, scope FROM snapshot_repository()") == [("schema", "sales.*")]
+    # the same scope is accepted, incremental as ever; NULL means the locked scope
+    db.execute("CALL snapshot_create('sales.*', id := 's1')")
+    db.execute("UPDATE sales.orders SET amount = 0 WHERE id = 1")
+    created = rows(db, "CALL snapshot_create(NULL, id := 's2')")
+    assert sorted((r[2], r[4], r[9]) for r in created) == [("orders", "s1", "stored"), ("returns", "s1", "unchanged")]
+    assert rows(db, "CALL snapshot_create(NULL, schema := 'sales', id := 's3')")[0][0] == "s3"
+    # a lock is set once: the same settings again change nothing, others are refused
+    assert rows(db, "SELECT granularity, scope FROM snapshot_repository(granularity := 'schema', scope := 'sales.*')") == [("schema", "sales.*")]
+    before = tree(str(tmp_path / "snaps"))
+    with pytest.raises(duckdb.Error, match=r"is already locked to schema granularity, scope 'sales\.\*' \(since .*\); a lock is set once"):
+        db.execute("CALL snapshot_repository(granularity := 'database')")
+    assert tree(str(tmp_path / "snaps")) == before
+
+
+def test_reject_broader_scope_on_existing_repo(db, tmp_path):
+    """Seed 4: test_reject_broader_scope_on_existing_repo; seed 10: test_reject_backup_broader_than_previous."""
+    db.execute("CALL snapshot_repository(granularity := 'table', scope := 'sales.orders')")
+    db.execute("CALL snapshot_create('sales.orders', id := 'first')")
+    before = tree(str(tmp_path / "snaps"))
+    for scope, text in (("'*'", r"\*"), ("'sales.*'", r"sales\.\*"), ("['sales.orders', 'sales.returns']", r"sales\.orders, sales\.returns")):
+        how = "not" if scope.startswith("[") else "broader than"
+        with pytest.raises(duckdb.Error, match=LOCKED.format(g="table", s=r"sales\.orders", a=text, how=how)):
+            db.execute(f"CALL snapshot_create({scope})")
+    assert tree(str(tmp_path / "snaps")) == before
+    assert rows(db, "SELECT snapshot_id FROM snapshots()") == [("first",)]
+
+
+def test_reject_narrower_scope_on_existing_repo(db, tmp_path):
+    """Seed 4: test_reject_narrower_scope_on_existing_repo; seed 10: test_reject_backup_narrower_than_previous."""
+    db.execute("CALL snapshot_create('*', id := 'full')")
+    db.execute("CALL snapshot_repository(granularity := 'database')")
+    before = tree(str(tmp_path / "snaps"))
+    with pytest.raises(duckdb.Error, match=LOCKED.format(g="database", s=r"\*", a=r"sales\.\*", how="narrower than")):
+        db.execute("CALL snapshot_create('sales.*')")
+    with pytest.raises(duckdb.Error, match=LOCKED.format(g="database", s=r"\*", a=r"main\.customers", how="narrower than")):
+        db.execute("CALL snapshot_create('customers')")
+    with pytest.raises(duckdb.Error, match=LOCKED.format(g="database", s=r"\*", a=r"\* exclude customers", how="not")):
+        db.execute("CALL snapshot_create('*', exclude := ['customers'])")
+    assert tree(str(tmp_path / "snaps")) == before
+    db.execute("CALL snapshot_create('*', id := 'next')")
+    assert rows(db, "SELECT parent_id FROM snapshots() WHERE snapshot_id = 'next'") == [("full",)]
+
+
+def test_lock_needs_every_existing_snapshot_to_fit(db, tmp_path):
+    db.execute("CALL snapshot_create('sales.orders', id := 'orders_only')")
+    db.execute("CALL snapshot_create('sales.*', id := 'schema_one')")
+    before = tree(str(tmp_path / "snaps"))
+    with pytest.raises(duckdb.Error, match=r"snapshot_repository: snapshot (orders_only|schema_one) of the repository .* has scope '.*', not 'sales\.\*'; a repository is locked only when every snapshot fits the lock"):
+        db.execute("CALL snapshot_repository(granularity := 'schema', scope := 'sales.*')")
+    assert tree(str(tmp_path / "snaps")) == before and not (repo_dir(tmp_path) / "repository.json").exists()
+    db.execute("CALL snapshot_drop('orders_only')")
+    assert rows(db, "SELECT granularity FROM snapshot_repository(granularity := 'schema', scope := 'sales.*')") == [("schema",)]
+
+
+def test_lock_arguments_are_checked(db, tmp_path):
+    cases = [
+        ("granularity := 'row'", r"unknown granularity 'row': use 'database', 'schema' or 'table'"),
+        ("granularity := 'schema'", r"granularity 'schema' needs scope := \('schema_name\.\*'\)"),
+        ("granularity := 'schema', scope := 'sales.orders'", r"scope 'sales\.orders' is not of schema granularity; give scope := 'schema_name\.\*'"),
+        ("granularity := 'table', scope := '*'", r"scope '\*' is not of table granularity"),
+        ("scope := 'sales.*'", r"give granularity := 'database', 'schema' or 'table' with scope := to lock the repository"),
+        ("granularity := 'table', scope := 'sales.nope'", r"sales\.nope"),
+    ]
+    for args, message in cases:
+        with pytest.raises(duckdb.Error, match=message):
+            db.execute(f"CALL snapshot_repository({args})")
+    assert not (repo_dir(tmp_path) / "repository.json").exists()
+
+
+def test_backups_of_restores_and_drops_are_not_held_to_the_lock(db):
+    """Nothing is ever lost: the safety snapshots a restore or a drop takes first are kept
+    whatever the lock (they are not manual snapshots of the locked scope)."""
+    db.execute("CALL snapshot_repository(granularity := 'table', scope := 'sales.orders')")
+    db.execute("CALL snapshot_create(NULL, id := 'o1')")
+    db.execute("DELETE FROM sales.orders")
+    restored = rows(db, "CALL snapshot_restore('o1', 'sales.orders')")
+    assert restored[0][4] == 100 and restored[0][5].startswith("auto_prerestore_")
+    dropped = rows(db, "CALL snapshot_drop_table('main.customers')")
+    assert dropped[0][0].startswith("auto_predrop_")
+    assert sorted(r[0] for r in rows(db, "SELECT type FROM snapshots()")) == ["manual", "pre_drop", "pre_restore"]
+
+
+def test_concurrent_backup_prevention(tmp_path):
+    """Seed 4: test_concurrent_backup_prevention — two processes locking one repository to
+    different scopes at once: exactly one lock wins, the other is refused, and the winner's
+    scope is what every later create is held to."""
+    db_path = tmp_path / "two.duckdb"
+    con = connect(str(db_path), snapdir=str(tmp_path / "snaps"))
+    con.execute("CREATE TABLE a AS SELECT 1 AS x; CREATE TABLE b AS SELECT 2 AS x")
+    con.close()
+    script = (
+        "import duckdb, sys\n"
+        "c = duckdb.connect(sys.argv[1], read_only=True, config={'allow_unsigned_extensions': 'true'})\n"
+        "c.execute(\"LOAD '\" + sys.argv[2] + \"'\")\n"
+        "c.execute(\"SET snapshot_directory = '\" + sys.argv[3] + \"'\")\n"
+        "try:\n"
+        "    c.execute(\"CALL snapshot_repository(granularity := 'table', scope := '\" + sys.argv[4] + \"')\").fetchall()\n"
+        "    print('locked')\n"
+        "except duckdb.Error as e:\n"
+        "    print('refused' if 'already locked' in str(e) or 'just now' in str(e) else 'error ' + str(e))\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(db_path), EXT, str(tmp_path / "snaps"), t],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for t in ("a", "b")]
+    outs = [p.communicate(timeout=60) for p in procs]
+    results = sorted(o.strip() for o, _ in outs)
+    assert results == ["locked", "refused"], outs
+    winner = "a" if outs[0][0].strip() == "locked" else "b"
+    con = connect(str(db_path), snapdir=str(tmp_path / "snaps"))
+    assert rows(con, "SELECT scope FROM snapshot_repository()") == [(f"main.{winner}",)]
+    loser = "b" if winner == "a" else "a"
+    with pytest.raises(duckdb.Error, match=f"scope 'main.{winner}'"):
+        con.execute(f"CALL snapshot_create('{loser}')")
+
+
+def test_describe_shows_granularity(db, tmp_path):
+    """Seed 8: test_describe_shows_granularity — and every figure of a repository, for every
+    repository (project) under the directory."""
+    db.execute("CALL snapshot_create('*', id := 'd1')")
+    db.execute("UPDATE sales.orders SET amount = -1 WHERE id < 3")
+    db.execute("DROP TABLE sales.returns")
+    db.execute("CALL snapshot_create('*', id := 'd2')")
+    other = connect(str(tmp_path / "other.duckdb"), snapdir=str(tmp_path / "snaps"))
+    other.execute("CREATE TABLE t AS SELECT 1 AS x")
+    other.execute("CALL snapshot_repository(granularity := 'table', scope := 't')")
+    other.execute("CALL snapshot_create(NULL, id := 'o1')")
+    other.close()
+    got = rows(db, "FROM snapshot_describe()")
+    assert [r[0] for r in got] == ["shop", "other"], "the current repository first, then the others"
+    shop, oth = got
+    files = [os.path.join(d, f) for d, _, fs in os.walk(repo_dir(tmp_path)) for f in fs if f != ".lock"]
+    listed = rows(db, "SELECT sum(size_bytes), min(created_at), max(created_at) FROM snapshots()")[0]
+    assert shop[1:8] == (str(repo_dir(tmp_path)), "unlocked", None, 2, 3, sum(os.path.getsize(f) for f in files), listed[0])
+    assert (shop[8], shop[10]) == ("d1", "d2") and shop[9] == listed[1] and shop[11] == listed[2]
+    assert shop[12] == ["sales.returns"] and shop[13] == ["2"]
+    assert oth[2:6] == ("table", "main.t", 1, 1) and oth[8] == oth[10] == "o1" and oth[12] == []
+
+
+def test_describe_shows_all_pits(db):
+    """Seed 8: test_describe_shows_all_pits — the count and the oldest and newest point in time
+    (the points themselves: FROM snapshots())."""
+    assert rows(db, "SELECT snapshot_count, oldest_snapshot_id, newest_snapshot_id, deleted_in_source FROM snapshot_describe()") == [(0, None, None, [])]
+    for i in range(3):
+        db.execute(f"CALL snapshot_create('sales.*', id := 'p{i}')")
+    assert rows(db, "SELECT snapshot_count, table_count, oldest_snapshot_id, newest_snapshot_id FROM snapshot_describe()") == [(3, 2, "p0", "p2")]
+
+
+def test_lock_and_describe_in_the_shell(tmp_path):
+    db = str(tmp_path / "shell.duckdb")
+    rc, out, err = run_shell(
+        f"SET snapshot_directory = '{tmp_path / 'snaps'}';\n"
+        "CREATE TABLE t AS SELECT range AS id FROM range(3);\n"
+        "CALL snapshot_repository(granularity := 'table', scope := 't');\n"
+        "CALL snapshot_create(NULL, id := 'x');\n"
+        "SELECT granularity, scope, snapshot_count FROM snapshot_describe();", db=db)
+    assert rc == 0, err
+    assert out[-1] == [{"granularity": "table", "scope": "main.t", "snapshot_count": 1}]
+
+
+def test_lock_on_a_bucket(s3, tmp_path):
+    from test_s3 import s3con
+    con = s3con(s3, tmp_path)
+    con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    con.execute("CALL snapshot_repository(granularity := 'table', scope := 't')")
+    assert any(k.endswith("repo/memory/repository.json") for k in s3.list_keys()), s3.list_keys()
+    with pytest.raises(duckdb.Error, match="is locked to table granularity, scope 'main.t'"):
+        con.execute("CALL snapshot_create('*')")
+    con.execute("CALL snapshot_create(NULL, id := 'b1')")
+    assert rows(con, "SELECT granularity, scope, snapshot_count FROM snapshot_describe()") == [("table", "main.t", 1)]
