@@ -220,3 +220,64 @@ def test_lock_on_a_bucket(s3, tmp_path):
         con.execute("CALL snapshot_create('*')")
     con.execute("CALL snapshot_create(NULL, id := 'b1')")
     assert rows(con, "SELECT granularity, scope, snapshot_count FROM snapshot_describe()") == [("table", "main.t", 1)]
+
+
+@pytest.fixture
+def with_deleted(tmp_path):
+    """v1 holds sales.orders, sales.returns, gone.t and main.customers; by v2 sales.returns and
+    the whole schema gone were dropped (recorded as deleted in the source)."""
+    con = connect(str(tmp_path / "d.duckdb"), snapdir=str(tmp_path / "snaps"))
+    con.execute("CREATE SCHEMA sales; CREATE SCHEMA gone")
+    con.execute("CREATE TABLE sales.orders AS SELECT range AS id FROM range(10)")
+    con.execute("CREATE TABLE sales.returns AS SELECT range AS id FROM range(4)")
+    con.execute("CREATE TABLE gone.t AS SELECT range AS id FROM range(2)")
+    con.execute("CREATE TABLE main.customers AS SELECT range AS id FROM range(3)")
+    con.execute("CALL snapshot_create('*', id := 'v1')")
+    con.execute("DROP TABLE sales.returns; DROP SCHEMA gone CASCADE")
+    con.execute("CALL snapshot_create('*', id := 'v2')")
+    yield con
+    con.close()
+
+
+def live_tables(con):
+    return rows(con, "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE NOT internal ORDER BY 1")
+
+
+def test_restore_with_deleted_objects_excluded(with_deleted):
+    """Seed 6: test_restore_with_deleted_objects_excluded — by default a scope restore leaves
+    out what the snapshot records as deleted in the source; seed 5: test_deleted_table_tracking."""
+    con = with_deleted
+    assert rows(con, "SELECT schema_name, table_name, status, parent_id FROM snapshot_tables('v2') WHERE status = 'deleted_in_source' ORDER BY 1, 2") == [
+        ("gone", "t", "deleted_in_source", "v1"), ("sales", "returns", "deleted_in_source", "v1")]
+    for scope in ("'*'", "'sales.*'", "'sales.*s'"):
+        restored = rows(con, f"SELECT source FROM snapshot_restore('v2', {scope}) WHERE kind = 'table' ORDER BY 1")
+        assert ("sales.returns",) not in restored and ("gone.t",) not in restored, (scope, restored)
+    assert live_tables(con) == [("main.customers",), ("sales.orders",)]
+    # by time too
+    restored = rows(con, "SELECT source FROM snapshot_restore(now(), 'sales.*s') WHERE kind = 'table'")
+    assert restored == [("sales.orders",)]
+
+
+def test_restore_with_deleted_objects_included(with_deleted):
+    """Seed 6: test_restore_with_deleted_objects_included — include_deleted := true brings them
+    back, each from the snapshot that last held it, its schema created again."""
+    con = with_deleted
+    got = rows(con, "SELECT snapshot_id, source, row_count FROM snapshot_restore('v2', '*', include_deleted := true) WHERE kind = 'table' ORDER BY source")
+    assert got == [("v1", "gone.t", 2), ("v2", "main.customers", 3), ("v2", "sales.orders", 10), ("v1", "sales.returns", 4)]
+    assert live_tables(con) == [("gone.t",), ("main.customers",), ("sales.orders",), ("sales.returns",)]
+    assert rows(con, "SELECT sum(id) FROM sales.returns") == [(6,)]
+    con.execute("DROP TABLE sales.returns; DROP SCHEMA gone CASCADE")
+    # by time: each table from the newest snapshot holding it (orders: the restore's own backup)
+    got = rows(con, "SELECT snapshot_id, source FROM snapshot_restore(now(), 'sales.*s', include_deleted := true) WHERE kind = 'table' ORDER BY source")
+    assert [r[1] for r in got] == ["sales.orders", "sales.returns"] and got[0][0].startswith("auto_prerestore_") and got[1][0] == "v1"
+
+
+def test_restore_with_object_filters(with_deleted):
+    """Seed 6: test_restore_with_object_filters — include (the scope) and exclude filters,
+    with deleted objects too."""
+    con = with_deleted
+    got = rows(con, "SELECT source FROM snapshot_restore('v2', '*', include_deleted := true, exclude := ['sales.*', 'main.customers']) WHERE kind = 'table'")
+    assert got == [("gone.t",)]
+    con.execute("DROP SCHEMA gone CASCADE")
+    got = rows(con, "SELECT source FROM snapshot_restore('v2', 'sales.*', include_deleted := true, exclude := ['sales.orders']) WHERE kind = 'table'")
+    assert got == [("sales.returns",)]

@@ -240,8 +240,8 @@ pub fn scope_snapshot(ctx: &Ctx, at: i64, shape: &Shape) -> Result<Arc<Manifest>
 
 /// For a point-in-time restore of tables and patterns: each table the scope covers, from the
 /// newest snapshot taken at or before `at` that holds it; a table a newer snapshot (up to
-/// `at`) records as deleted in the source is left out.
-pub fn tables_at(ctx: &Ctx, at: i64, scope: &ScopeSpec) -> Result<Vec<(Arc<Manifest>, TableEntry)>> {
+/// `at`) records as deleted in the source is left out, unless `include_deleted`.
+pub fn tables_at(ctx: &Ctx, at: i64, scope: &ScopeSpec, include_deleted: bool) -> Result<Vec<(Arc<Manifest>, TableEntry)>> {
     let before: Vec<Arc<Manifest>> = list::manifests(&ctx.repo)?.into_iter().filter(|m| taken(m) <= at).collect();
     let mut out: Vec<(Arc<Manifest>, TableEntry)> = Vec::new();
     let key = |c: &str, s: &str, t: &str| (c.to_lowercase(), s.to_lowercase(), t.to_lowercase());
@@ -260,7 +260,11 @@ pub fn tables_at(ctx: &Ctx, at: i64, scope: &ScopeSpec) -> Result<Vec<(Arc<Manif
                     for d in &m.deleted_in_source {
                         if sel.covers(&m.database, &ctx.schema, &d.catalog, &d.bucket, &d.table) {
                             matched = true;
-                            seen.insert(key(&d.catalog, &d.bucket, &d.table));
+                            // left out, unless asked for: then its last version (an older
+                            // snapshot in this walk, newest first) is taken below
+                            if !include_deleted {
+                                seen.insert(key(&d.catalog, &d.bucket, &d.table));
+                            }
                         }
                     }
                     for e in &m.tables {

@@ -31,12 +31,15 @@ pub struct RestoreRequest {
     pub target_catalog: Option<String>,
     /// Snapshot what is replaced first (type `pre_restore`). Default true.
     pub backup_existing: bool,
+    /// Also restore the tables the snapshot records as deleted in the source (that `scope`
+    /// covers), from the snapshot that last held each. Default false: they stay out.
+    pub include_deleted: bool,
 }
 
 impl RestoreRequest {
     /// Everything `scope` covers in snapshot `id`, with the defaults.
     pub fn new(snapshot: SnapshotArg, scope: ScopeSpec) -> RestoreRequest {
-        RestoreRequest { snapshot, scope, target: None, target_schema: None, target_catalog: None, backup_existing: true }
+        RestoreRequest { snapshot, scope, target: None, target_schema: None, target_catalog: None, backup_existing: true, include_deleted: false }
     }
 }
 
@@ -70,7 +73,7 @@ struct Picked {
 }
 
 /// The tables and objects of snapshot `m` that `scope` covers.
-fn pick_in(ctx: &Ctx, m: &Arc<Manifest>, scope: &ScopeSpec) -> Result<Picked> {
+fn pick_in(ctx: &Ctx, m: &Arc<Manifest>, scope: &ScopeSpec, include_deleted: bool) -> Result<Picked> {
     let kept = |e: &TableEntry| !scope.excluded(&m.database, &ctx.schema, &e.catalog, &e.bucket, &e.table);
     let mut tables: Vec<(Arc<Manifest>, TableEntry)> = Vec::new();
     let mut objects = Vec::new();
@@ -91,6 +94,11 @@ fn pick_in(ctx: &Ctx, m: &Arc<Manifest>, scope: &ScopeSpec) -> Result<Picked> {
                 for e in m.tables.iter().filter(|e| held(e)) {
                     push(&mut tables, m, e);
                 }
+                if include_deleted {
+                    for (last, e) in deleted_versions(ctx, m, sel)? {
+                        push(&mut tables, &last, &e);
+                    }
+                }
                 for o in m.objects.iter().filter(|o| sel.covers_objects_of(&o.schema) && !scope.excludes_objects_of(&o.schema)) {
                     objects.push((m.clone(), o.clone()));
                 }
@@ -108,7 +116,11 @@ fn pick_in(ctx: &Ctx, m: &Arc<Manifest>, scope: &ScopeSpec) -> Result<Picked> {
             Selector::Glob { .. } => {
                 let found: Vec<&TableEntry> =
                     m.tables.iter().filter(|e| sel.covers(&m.database, &ctx.schema, &e.catalog, &e.bucket, &e.table)).collect();
-                if found.is_empty() {
+                let deleted = if include_deleted { deleted_versions(ctx, m, sel)? } else { Vec::new() };
+                for (last, e) in &deleted {
+                    push(&mut tables, last, e);
+                }
+                if found.is_empty() && deleted.is_empty() {
                     return Err(Error::Input(format!(
                         "no table of snapshot '{}' matches '{}'; list its tables with FROM snapshot_tables('{}')",
                         m.snapshot_id,
@@ -142,15 +154,44 @@ fn pick_in(ctx: &Ctx, m: &Arc<Manifest>, scope: &ScopeSpec) -> Result<Picked> {
 }
 
 /// Which snapshot(s) a request reads: by id, or by point in time (see `engine::point`).
+/// The tables snapshot `m` records as deleted in the source that `sel` covers, each as the
+/// snapshot that last held it has it.
+fn deleted_versions(ctx: &Ctx, m: &Manifest, sel: &Selector) -> Result<Vec<(Arc<Manifest>, TableEntry)>> {
+    let mut out = Vec::new();
+    for d in &m.deleted_in_source {
+        let covered = match sel {
+            Selector::Database => true,
+            Selector::Schema { catalog: None, schema } => schema.eq_ignore_ascii_case(&d.bucket),
+            _ => sel.covers(&m.database, &ctx.schema, &d.catalog, &d.bucket, &d.table),
+        };
+        if !covered {
+            continue;
+        }
+        let last = crate::repo::list::load(&ctx.repo, &d.last_snapshot_id)?;
+        let e = last
+            .tables
+            .iter()
+            .find(|e| e.catalog == d.catalog && e.bucket == d.bucket && e.table == d.table)
+            .ok_or_else(|| Error::TableNotInSnapshot { table: printable(&format!("{}.{}", d.bucket, d.table)), id: d.last_snapshot_id.clone() })?
+            .clone();
+        out.push((last, e));
+    }
+    Ok(out)
+}
+
 fn pick(ctx: &Ctx, req: &RestoreRequest) -> Result<Picked> {
     match point::micros(ctx, &req.snapshot)? {
         None => {
             let id = req.snapshot.id().ok_or_else(|| Error::Input("name one snapshot (an id or a point in time)".into()))?;
-            pick_in(ctx, &Arc::new(manifest::load(&ctx.repo, id)?), &req.scope)
+            pick_in(ctx, &Arc::new(manifest::load(&ctx.repo, id)?), &req.scope, req.include_deleted)
         }
         Some(at) => match req.scope.shape() {
-            shape @ (Shape::Database | Shape::Schema { .. }) => pick_in(ctx, &point::scope_snapshot(ctx, at, &shape)?, &req.scope),
-            Shape::Tables | Shape::Pattern => Ok(Picked { tables: point::tables_at(ctx, at, &req.scope)?, objects: Vec::new() }),
+            shape @ (Shape::Database | Shape::Schema { .. }) => {
+                pick_in(ctx, &point::scope_snapshot(ctx, at, &shape)?, &req.scope, req.include_deleted)
+            }
+            Shape::Tables | Shape::Pattern => {
+                Ok(Picked { tables: point::tables_at(ctx, at, &req.scope, req.include_deleted)?, objects: Vec::new() })
+            }
         },
     }
 }

@@ -1,6 +1,7 @@
 //! `snapshot_restore(snapshot, scope, target :=, target_schema :=, target_catalog :=,
-//! backup_existing :=, exclude :=)`: `snapshot` is an id or a point in time, `scope` what to
-//! restore of it (`'*'`: everything it holds).
+//! backup_existing :=, exclude :=, include_deleted :=)`: `snapshot` is an id or a point in
+//! time, `scope` what to restore of it (`'*'`: everything it holds; tables it records as
+//! deleted in the source only with `include_deleted := true`).
 
 use std::sync::Arc;
 
@@ -32,6 +33,7 @@ impl TableFn for SnapshotRestore {
             ("target_catalog", ParamType::Varchar),
             ("backup_existing", ParamType::Boolean),
             ("exclude", ParamType::Any),
+            ("include_deleted", ParamType::Boolean),
         ]
     }
 
@@ -43,6 +45,7 @@ impl TableFn for SnapshotRestore {
             target_schema: args.named("target_schema").opt_str("target_schema")?,
             target_catalog: args.named("target_catalog").opt_str("target_catalog")?,
             backup_existing: args.named("backup_existing").opt_bool("backup_existing")?.unwrap_or(true),
+            include_deleted: args.named("include_deleted").opt_bool("include_deleted")?.unwrap_or(false),
             ..RestoreRequest::new(snapshot, scope)
         };
         Ok((Bind { settings: settings(args), req }, restore_schema()))
