@@ -281,3 +281,39 @@ def test_restore_with_object_filters(with_deleted):
     con.execute("DROP SCHEMA gone CASCADE")
     got = rows(con, "SELECT source FROM snapshot_restore('v2', 'sales.*', include_deleted := true, exclude := ['sales.orders']) WHERE kind = 'table'")
     assert got == [("sales.returns",)]
+
+
+def test_schema_evolution_tracking(tmp_path):
+    """Seed 5: test_schema_evolution_tracking — each table version records schema_version (one
+    more whenever columns, types, constraints or defaults change; comments and data do not
+    count); history and snapshot_tables show it; snapshot_diff reports the column changes with
+    schema_changes := true and compares rows on the columns both versions have."""
+    con = connect(str(tmp_path / "e.duckdb"), snapdir=str(tmp_path / "snaps"))
+    con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER, b VARCHAR, d DATE)")
+    con.execute("INSERT INTO t SELECT range, range * 10, 'x' || range, DATE '2024-01-01' + range::INTEGER FROM range(5)")
+    con.execute("CALL snapshot_create('t', id := 'v1')")
+    con.execute("UPDATE t SET b = 'data only' WHERE id = 0; COMMENT ON TABLE t IS 'comments do not count'")
+    con.execute("CALL snapshot_create('t', id := 'v2')")
+    con.execute("ALTER TABLE t DROP COLUMN b; ALTER TABLE t ADD COLUMN c VARCHAR DEFAULT 'new'")
+    con.execute("ALTER TABLE t ALTER a TYPE BIGINT; ALTER TABLE t RENAME d TO day")
+    con.execute("UPDATE t SET a = 99 WHERE id = 1")
+    con.execute("CALL snapshot_create('t', id := 'v3')")
+    con.execute("ALTER TABLE t ALTER c SET DEFAULT 'other'")
+    con.execute("CALL snapshot_create('t', id := 'v4')")
+    assert rows(con, "SELECT snapshot_id, schema_version FROM snapshot_history('t')") == [("v4", 3), ("v3", 2), ("v2", 1), ("v1", 1)]
+    assert rows(con, "SELECT snapshot_id, schema_version FROM snapshot_tables('*') ORDER BY 1") == [("v1", 1), ("v2", 1), ("v3", 2), ("v4", 3)]
+    changes = rows(con, "FROM snapshot_diff('v1', 'v3', 't', schema_changes := true)")
+    assert changes == [
+        ("retyped", "a", "a", "INTEGER", "BIGINT", 1, 2),
+        ("renamed", "day", "d", "DATE", "DATE", 1, 2),
+        ("added", "c", None, None, "VARCHAR", 1, 2),
+        ("dropped", "b", "b", "VARCHAR", None, 1, 2),
+    ]
+    assert rows(con, "FROM snapshot_diff('v3', 'v4', 't', schema_changes := true)") == [], "a default is no column change"
+    assert [r[0] for r in con.execute("DESCRIBE FROM snapshot_diff('v1', 'v1', 't', schema_changes := true)").fetchall()] == [
+        "change", "column_name", "old_name", "old_type", "new_type", "from_schema_version", "to_schema_version"]
+    # rows compare on the columns both have (id, a): only id 1 changed there
+    assert rows(con, "SELECT change, id, changed_columns, before_a, after_a FROM snapshot_diff('v1', 'v3', 't')") == [("update", 1, ["a"], 10, 99)]
+    # against the live table (no recorded version on that side)
+    con.execute("ALTER TABLE t ADD COLUMN e INTEGER")
+    assert rows(con, "FROM snapshot_diff('v4', 'live', 't', schema_changes := true)") == [("added", "e", None, None, "INTEGER", 3, None)]

@@ -346,6 +346,13 @@ fn copy_tables(ctx: &Ctx, plan: &Plan, targets: &[TableRef]) -> Result<Vec<(Tabl
                 .find(|e| e.catalog == t.catalog && e.bucket == t.schema && e.table == t.table)
                 .map(|e| Prior { manifest: m, entry: e })
         });
+        let schema_version = match &prior {
+            None => 1,
+            Some(p) => {
+                let parent = p.entry.schema_version.unwrap_or(1);
+                if p.entry.same_definition(&def.columns, &def.ddl) { parent } else { parent + 1 }
+            }
+        };
         let job = Job {
             db: ctx.db,
             repo: &ctx.repo,
@@ -383,6 +390,7 @@ fn copy_tables(ctx: &Ctx, plan: &Plan, targets: &[TableRef]) -> Result<Vec<(Tabl
                 rows_removed: 0,
                 bytes_written: 0,
                 bytes_reused: 0,
+                schema_version: Some(schema_version),
             },
             w,
         ));

@@ -75,6 +75,8 @@ struct Side {
     version: Option<Version>,
     /// `schema.table` the name resolved to on this side.
     resolved: String,
+    /// The stored version's definition version (None: live, or not recorded).
+    schema_version: Option<u32>,
 }
 
 /// A side of a diff at a snapshot or time; None when the table was gone then.
@@ -91,6 +93,7 @@ fn snapshot_side(ctx: &Ctx, snapshot: &SnapshotArg, table: &str) -> Result<Optio
         primary_key: e.schema.primary_key.clone(),
         version: Some(version),
         resolved: format!("{}.{}", catalog::display_part(&e.bucket), catalog::display_part(&e.table)),
+        schema_version: e.schema_version,
     }))
 }
 
@@ -102,13 +105,21 @@ fn empty_like(other: &Side) -> Side {
         primary_key: other.primary_key.clone(),
         version: None,
         resolved: other.resolved.clone(),
+        schema_version: None,
     }
 }
 
 fn live_side(ctx: &Ctx, table: &str) -> Result<Side> {
     let t = catalog::resolve_table(ctx.db, &ctx.database, &ctx.schema, table)?;
     let def = catalog::describe(ctx.db, &t)?;
-    Ok(Side { sql: format!("SELECT * FROM {}", t.sql()), columns: def.columns, primary_key: def.primary_key, version: None, resolved: t.display() })
+    Ok(Side {
+        sql: format!("SELECT * FROM {}", t.sql()),
+        columns: def.columns,
+        primary_key: def.primary_key,
+        version: None,
+        resolved: t.display(),
+        schema_version: None,
+    })
 }
 
 /// Two versions that share their first layers differ only at the row ids the other layers
@@ -141,6 +152,73 @@ fn restrict_to_touched(before: &mut Side, after: &mut Side) {
         let all: Vec<usize> = (0..v.columns.len()).collect();
         side.sql = types::select_sql(&v.columns, &all, &format!("({}) AS __snap_v WHERE {touched}", v.layered_sql()));
     }
+}
+
+/// How the columns of `table` changed from version `from` to version `to`: one row per column
+/// `added`, `dropped`, `renamed` (a column only the old side has and one only the new side has,
+/// of one type, in the same order among the others, as `RENAME COLUMN` leaves them: read from the
+/// definitions alone, so a drop and an add of one type in that spot also reads as a rename) or
+/// `retyped`, in the newer side's
+/// order, dropped ones last: `change, column_name, old_name, old_type, new_type,
+/// from_schema_version, to_schema_version`.
+pub fn schema_changes_sql(ctx: &Ctx, from: &SnapshotArg, to: &SnapshotArg, table: &str) -> Result<String> {
+    let side = |s: &SnapshotArg| match s {
+        SnapshotArg::Live => live_side(ctx, table).map(Some),
+        other => snapshot_side(ctx, other, table),
+    };
+    let (before, after) = (side(from)?, side(to)?);
+    let no_columns: Vec<Column> = Vec::new();
+    let old = before.as_ref().map(|s| &s.columns).unwrap_or(&no_columns);
+    let new = after.as_ref().map(|s| &s.columns).unwrap_or(&no_columns);
+    let named = |cols: &[Column], name: &str| cols.iter().position(|c| c.name == name);
+    // a rename: a column only the new side has, paired in order with one only the old side has
+    // of the same type (RENAME COLUMN keeps the position among the others)
+    let mut renamed_from: Vec<Option<usize>> = vec![None; new.len()];
+    let mut after_old = 0usize;
+    for (i, c) in new.iter().enumerate() {
+        if named(old, &c.name).is_some() {
+            continue;
+        }
+        let pair = (after_old..old.len()).find(|&j| old[j].ty == c.ty && named(new, &old[j].name).is_none());
+        if let Some(j) = pair {
+            renamed_from[i] = Some(j);
+            after_old = j + 1;
+        }
+    }
+    let mut rows: Vec<[Option<String>; 5]> = Vec::new();
+    for (i, c) in new.iter().enumerate() {
+        match (named(old, &c.name), renamed_from[i]) {
+            (Some(j), _) if old[j].ty != c.ty => {
+                rows.push([Some("retyped".into()), Some(c.name.clone()), Some(c.name.clone()), Some(old[j].ty.clone()), Some(c.ty.clone())])
+            }
+            (Some(_), _) => {}
+            (None, Some(j)) => {
+                rows.push([Some("renamed".into()), Some(c.name.clone()), Some(old[j].name.clone()), Some(old[j].ty.clone()), Some(c.ty.clone())])
+            }
+            (None, None) => rows.push([Some("added".into()), Some(c.name.clone()), None, None, Some(c.ty.clone())]),
+        }
+    }
+    for (j, o) in old.iter().enumerate() {
+        if named(new, &o.name).is_none() && !renamed_from.contains(&Some(j)) {
+            rows.push([Some("dropped".into()), Some(o.name.clone()), Some(o.name.clone()), Some(o.ty.clone()), None]);
+        }
+    }
+    let version = |s: &Option<Side>| match s.as_ref().and_then(|s| s.schema_version) {
+        Some(v) => v.to_string(),
+        None => "NULL".into(),
+    };
+    let (vf, vt) = (version(&before), version(&after));
+    let text = |v: &Option<String>| v.as_deref().map(literal).unwrap_or_else(|| "NULL".into());
+    let values: Vec<String> = rows
+        .iter()
+        .map(|r| format!("({}, {}, {}, {}, {}, {vf}, {vt})", text(&r[0]), text(&r[1]), text(&r[2]), text(&r[3]), text(&r[4])))
+        .collect();
+    let typed = "SELECT NULL::VARCHAR AS change, NULL::VARCHAR AS column_name, NULL::VARCHAR AS old_name, NULL::VARCHAR AS old_type, \
+                 NULL::VARCHAR AS new_type, NULL::BIGINT AS from_schema_version, NULL::BIGINT AS to_schema_version WHERE false";
+    if values.is_empty() {
+        return Ok(typed.to_string());
+    }
+    Ok(format!("{typed} UNION ALL BY NAME SELECT * FROM (VALUES {}) AS v(change, column_name, old_name, old_type, new_type, from_schema_version, to_schema_version)", values.join(", ")))
 }
 
 /// The query that lists row-level differences of `table` from version `from` to version `to`

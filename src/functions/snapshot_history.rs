@@ -35,6 +35,7 @@ impl TableFn for SnapshotHistory {
         ];
         columns.extend(LINEAGE_COLUMNS);
         columns.extend([
+            ("schema_version", ColType::BigInt),
             ("size_bytes", ColType::BigInt),
             ("status", ColType::Varchar),
             ("row_count", ColType::BigInt),
@@ -58,6 +59,7 @@ impl TableFn for SnapshotHistory {
                 Val::Str(e.table.clone()),
             ];
             row.extend(lineage_values(e));
+            row.push(e.schema_version.map(|v| Val::I64(v as i64)).unwrap_or(Val::Null));
             row.extend([Val::I64(e.data_bytes(&m.snapshot_id) as i64), Val::Str(e.status.as_str().into()), Val::I64(e.row_count as i64), change]);
             rows.push(row);
         }

@@ -27,7 +27,7 @@ impl TableFn for SnapshotTables {
 
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
         let snapshot = snapshot_arg(args.positional(0), "the snapshot", Accepts { all: true, live: false })?;
-        let schema = Schema::Simple(table_columns(&[("columns", ColType::NameTypeList), ("primary_key", ColType::VarcharList)]));
+        let schema = Schema::Simple(table_columns(&[("columns", ColType::NameTypeList), ("primary_key", ColType::VarcharList), ("schema_version", ColType::BigInt)]));
         Ok((Bind { settings: settings(args), snapshot }, schema))
     }
 
@@ -40,10 +40,11 @@ impl TableFn for SnapshotTables {
         for m in manifests {
             for t in &m.tables {
                 let columns = Val::NameTypeList(t.schema.columns.iter().map(|c| (c.name.clone(), c.ty.clone())).collect());
-                rows.push(table_row(&m, t, vec![columns, Val::StrList(t.schema.primary_key.clone())]));
+                let version = t.schema_version.map(|v| Val::I64(v as i64)).unwrap_or(Val::Null);
+                rows.push(table_row(&m, t, vec![columns, Val::StrList(t.schema.primary_key.clone()), version]));
             }
             for d in &m.deleted_in_source {
-                rows.push(deleted_row(&m, d, vec![Val::Null, Val::Null]));
+                rows.push(deleted_row(&m, d, vec![Val::Null, Val::Null, Val::Null]));
             }
         }
         Ok(Produce::Rows(rows))

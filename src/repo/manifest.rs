@@ -215,9 +215,22 @@ pub struct TableEntry {
     pub bytes_written: u64,
     #[serde(default)]
     pub bytes_reused: u64,
+    /// The table's definition version: 1 for its first version, one more whenever its
+    /// columns, types, constraints or defaults differ from its parent's (absent in snapshots
+    /// taken before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_version: Option<u32>,
 }
 
 impl TableEntry {
+    /// Whether `columns` and `ddl` define the same table as this version: the same columns
+    /// (names, types, generated or not) and the same `CREATE TABLE` (constraints, defaults).
+    /// Comments do not count.
+    pub fn same_definition(&self, columns: &[Column], ddl: &str) -> bool {
+        let shape = |cs: &[Column]| cs.iter().map(|c| (c.name.clone(), c.ty.clone(), c.generated)).collect::<Vec<_>>();
+        shape(&self.schema.columns) == shape(columns) && self.ddl == ddl
+    }
+
     /// The layers of this version; a format 1 entry is one base file in `snapshot_id`.
     pub fn effective_layers(&self, snapshot_id: &str) -> Vec<Layer> {
         if !self.layers.is_empty() {
