@@ -317,3 +317,47 @@ def test_schema_evolution_tracking(tmp_path):
     # against the live table (no recorded version on that side)
     con.execute("ALTER TABLE t ADD COLUMN e INTEGER")
     assert rows(con, "FROM snapshot_diff('v4', 'live', 't', schema_changes := true)") == [("added", "e", None, None, "INTEGER", 3, None)]
+
+
+def test_column_subset_snapshot(tmp_path):
+    """A snapshot of selected columns (the MatrixOne guide's column snapshots): only those are
+    stored (metadata.json lists the source's columns in source_columns), reads return them,
+    later subsets of the same columns are incremental, and a restore over the table that has
+    more columns is refused with a pointer to target :=."""
+    snaps = tmp_path / "snaps"
+    con = connect(str(tmp_path / "c.duckdb"), snapdir=str(snaps))
+    con.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email VARCHAR NOT NULL, name VARCHAR DEFAULT 'anon', secret VARCHAR)")
+    con.execute("INSERT INTO users SELECT range, 'u' || range || '@x', 'n' || range, 'pw' FROM range(1000)")
+    created = rows(con, "CALL snapshot_create('users', columns := ['email', 'id'], id := 'c1')")
+    assert [(r[0], r[9], r[10]) for r in created] == [("c1", "stored", 1000)]
+    with open(snaps / "c" / "c1" / "metadata.json") as f:
+        entry = json.load(f)["tables"][0]
+    assert entry["source_columns"] == ["id", "email", "name", "secret"]
+    assert [c["name"] for c in entry["schema"]["columns"]] == ["id", "email"], "table order, whatever order they were named in"
+    assert [r[0] for r in con.execute("DESCRIBE FROM 'users@c1'").fetchall()] == ["id", "email"]
+    assert rows(con, "SELECT * FROM read_snapshot('c1', 'users') WHERE id = 7") == [(7, "u7@x")]
+    assert rows(con, "SELECT columns, primary_key FROM snapshot_tables('c1')") == [([{"name": "id", "type": "INTEGER"}, {"name": "email", "type": "VARCHAR"}], ["id"])]
+    import pyarrow.parquet as pq
+    assert pq.read_schema(str(snaps / "c" / "c1" / entry["file"])).names[:2] == ["id", "email"] and "secret" not in pq.read_schema(str(snaps / "c" / "c1" / entry["file"])).names
+    # the same columns again: incremental
+    con.execute("UPDATE users SET email = 'changed' WHERE id = 3")
+    again = rows(con, "CALL snapshot_create('users', columns := ['id', 'email'], id := 'c2')")
+    assert (again[0][4], again[0][5], again[0][6]) == ("c1", 1, 1)
+    assert rows(con, "SELECT email FROM 'users@c2' WHERE id = 3") == [("changed",)]
+    before = tree(str(snaps))
+    with pytest.raises(duckdb.Error, match=r"snapshot 'c2' holds only columns id, email of main\.users; restoring it over main\.users would lose its columns name, secret: restore beside it with target := 'users_restored'"):
+        con.execute("CALL snapshot_restore('c2', 'users')")
+    assert tree(str(snaps)) == before and rows(con, "SELECT count(*) FROM users WHERE secret = 'pw'") == [(1000,)]
+    got = rows(con, "CALL snapshot_restore('c1', 'users', target := 'users_restored')")
+    assert got[0][3].endswith("main.users_restored") and got[0][4] == 1000
+    assert rows(con, "SELECT count(*), count(DISTINCT email) FROM users_restored") == [(1000, 1000)]
+    assert [(r[0], r[1], r[2]) for r in con.execute("DESCRIBE users_restored").fetchall()] == [("id", "INTEGER", "NO"), ("email", "VARCHAR", "NO")]
+    for call, message in (
+        ("CALL snapshot_create('users', columns := ['id', 'nope'])", r"table main\.users has no column nope; its columns: id, email, name, secret"),
+        ("CALL snapshot_create('*', columns := ['id'])", r"columns := keeps columns of named tables; '\*' is a whole database: name the table\(s\)"),
+        ("CALL snapshot_create('users', columns := [])", r"columns := is empty"),
+    ):
+        before = tree(str(snaps))
+        with pytest.raises(duckdb.Error, match=message):
+            con.execute(call)
+        assert tree(str(snaps)) == before

@@ -271,6 +271,65 @@ pub fn describe(db: &dyn Sql, t: &TableRef) -> Result<TableDef> {
     Ok(TableDef { columns, primary_key, ddl, comment, indexes })
 }
 
+/// The definition of only some columns of a table (`snapshot_create(…, columns := […])`), in
+/// table order: its `CREATE TABLE` keeps each column's type, NOT NULL and DEFAULT, and the
+/// primary key when every key column is kept; generated columns become plain ones (their
+/// values are stored), indexes are left out. Unknown names are an error naming the table.
+pub fn subset(db: &dyn Sql, t: &TableRef, def: TableDef, names: &[String]) -> Result<TableDef> {
+    let mut wanted: Vec<&Column> = Vec::new();
+    for n in names {
+        match def.columns.iter().find(|c| c.name.eq_ignore_ascii_case(n)) {
+            Some(c) if !wanted.iter().any(|w| w.name == c.name) => wanted.push(c),
+            Some(_) => {}
+            None => {
+                return Err(Error::Input(format!(
+                    "table {} has no column {}; its columns: {}",
+                    t.display(),
+                    crate::repo::layout::printable(n),
+                    def.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                )))
+            }
+        }
+    }
+    let kept: Vec<Column> =
+        def.columns.iter().filter(|c| wanted.iter().any(|w| w.name == c.name)).cloned().map(|c| Column { generated: false, ..c }).collect();
+    let filter = format!(
+        "database_name = {} AND schema_name = {} AND table_name = {}",
+        literal(&t.catalog),
+        literal(&t.schema),
+        literal(&t.table)
+    );
+    let meta = db.query(&format!("SELECT column_name, is_nullable, column_default FROM duckdb_columns() WHERE {filter}"))?;
+    let mut parts: Vec<String> = kept
+        .iter()
+        .map(|c| {
+            let row = meta.rows.iter().find(|r| r[0].as_deref() == Some(c.name.as_str()));
+            let not_null = row.and_then(|r| r[1].as_deref()).is_some_and(|v| v == "false");
+            let default = row.and_then(|r| r[2].clone()).filter(|_| !def.columns.iter().any(|d| d.name == c.name && d.generated));
+            format!(
+                "{} {}{}{}",
+                crate::engine::sql::ident(&c.name),
+                c.ty,
+                if not_null { " NOT NULL" } else { "" },
+                default.map(|d| format!(" DEFAULT({d})")).unwrap_or_default()
+            )
+        })
+        .collect();
+    let primary_key = if !def.primary_key.is_empty() && def.primary_key.iter().all(|k| kept.iter().any(|c| &c.name == k)) {
+        parts.push(format!("PRIMARY KEY({})", def.primary_key.iter().map(|k| crate::engine::sql::ident(k)).collect::<Vec<_>>().join(", ")));
+        def.primary_key.clone()
+    } else {
+        Vec::new()
+    };
+    Ok(TableDef {
+        ddl: format!("CREATE TABLE {}({});", t.sql(), parts.join(", ")),
+        columns: kept,
+        primary_key,
+        comment: def.comment,
+        indexes: Vec::new(),
+    })
+}
+
 /// Names of the generated columns in a `CREATE TABLE` statement as DuckDB prints it.
 pub fn generated_columns(ddl: &str) -> Vec<String> {
     let Some(open) = ddl.find('(') else { return Vec::new() };

@@ -39,6 +39,8 @@ pub struct CreateRequest {
     pub incremental: Option<bool>,
     /// The scope was not given (NULL): on a locked repository, its locked scope.
     pub default_scope: bool,
+    /// Store only these columns of each table (`columns :=`); None: all.
+    pub columns: Option<Vec<String>>,
 }
 
 /// Which live tables a scope covers, and the scope recorded for it.
@@ -117,6 +119,13 @@ pub fn create(ctx: &Ctx, req: &CreateRequest) -> Result<Manifest> {
     };
     let (targets, scope) = resolve_targets(ctx, &spec)?;
     let scope = recorded_scope(ctx, &targets, scope);
+    if req.columns.is_some() && matches!(scope.kind, ScopeKind::Database | ScopeKind::Schema) {
+        return Err(Error::Input(format!(
+            "columns := keeps columns of named tables; {} is a whole {}: name the table(s)",
+            req.scope.describe(),
+            if scope.kind == ScopeKind::Database { "database" } else { "schema" }
+        )));
+    }
     ensure_repo_dir(ctx)?;
     let _lock = ctx.lock()?;
     // a lock written since the look above (under the writer lock, as this check is) counts too
@@ -204,7 +213,7 @@ fn write_snapshot(
     // lineage: the previous snapshot of the same scope (a table list: of the same tables)
     let parent = history.iter().find(|m| m.database == ctx.database && m.scope == scope && !(scope.kind == ScopeKind::Tables && scope.tables.is_empty())).cloned();
     let hash_id = crate::engine::fingerprint::hash_id(&duckdb_version);
-    let plan = Plan { id, dir, history: &history, hash_id: &hash_id, incremental: req.incremental.unwrap_or(true) };
+    let plan = Plan { id, dir, history: &history, hash_id: &hash_id, incremental: req.incremental.unwrap_or(true), columns: req.columns.as_deref() };
     let copied = crate::engine::sql::in_transaction(db, || {
         let tables = copy_tables(ctx, &plan, targets)?;
         // objects are read in the same transaction as the data
@@ -323,6 +332,7 @@ struct Plan<'a> {
     history: &'a [std::sync::Arc<Manifest>],
     hash_id: &'a str,
     incremental: bool,
+    columns: Option<&'a [String]>,
 }
 
 /// Writes every table inside the caller's open transaction.
@@ -332,6 +342,11 @@ fn copy_tables(ctx: &Ctx, plan: &Plan, targets: &[TableRef]) -> Result<Vec<(Tabl
     let mut out = Vec::with_capacity(targets.len());
     for t in targets {
         let def = catalog::describe(ctx.db, t)?;
+        let source_columns = plan.columns.map(|_| def.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>());
+        let def = match plan.columns {
+            Some(names) => catalog::subset(ctx.db, t, def, names)?,
+            None => def,
+        };
         let foreign = (t.catalog != ctx.database).then_some(t.catalog.as_str());
         let mut file = table_file_name(foreign, &t.schema, &t.table);
         let mut n = 2;
@@ -391,6 +406,7 @@ fn copy_tables(ctx: &Ctx, plan: &Plan, targets: &[TableRef]) -> Result<Vec<(Tabl
                 bytes_written: 0,
                 bytes_reused: 0,
                 schema_version: Some(schema_version),
+                source_columns,
             },
             w,
         ));

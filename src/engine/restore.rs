@@ -347,6 +347,27 @@ pub fn restore(ctx: &Ctx, req: &RestoreRequest) -> Result<RestoreOutcome> {
             existing.push(t.clone());
         }
     }
+    // a snapshot of some columns never replaces a table that has more: they would be lost
+    for ((m, e), t) in entries.iter().zip(&targets) {
+        if e.source_columns.is_none() || !existing.contains(t) {
+            continue;
+        }
+        let live = catalog::describe(ctx.db, t)?;
+        let lost: Vec<&str> =
+            live.columns.iter().filter(|c| !e.schema.columns.iter().any(|s| s.name == c.name)).map(|c| c.name.as_str()).collect();
+        if !lost.is_empty() {
+            return Err(Error::Input(format!(
+                "snapshot '{}' holds only columns {} of {}.{}; restoring it over {} would lose its columns {}: restore beside it with target := '{}_restored'",
+                m.snapshot_id,
+                e.schema.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+                e.bucket,
+                e.table,
+                t.display(),
+                lost.join(", "),
+                e.table
+            )));
+        }
+    }
     let mut object_targets = Vec::with_capacity(objects.len());
     for (m, o) in &objects {
         let (cat, schema) = (map.catalog(&o.catalog, &m.database), map.schema(&o.schema));

@@ -1,5 +1,6 @@
 //! `snapshot_create(scope, id :=, description :=, created_by :=, incremental :=, exclude :=,
-//! schema :=)`: `scope` is a table, a list, `'*'` (NULL: the same), `'s.*'` or globs.
+//! schema :=, columns :=)`: `scope` is a table, a list, `'*'` (NULL: the same, or a locked
+//! repository's scope), `'s.*'` or globs; `columns` keeps only those columns of named tables.
 
 use std::sync::Arc;
 
@@ -7,7 +8,7 @@ use crate::engine::create::{create, CreateRequest, KIND_MANUAL};
 use crate::engine::scope::{ScopeSpec, Selector};
 use crate::engine::Settings;
 use crate::error::{Error, Result};
-use crate::functions::common::{scope_arg, settings, table_columns, table_row, with_ctx, with_ctx_light};
+use crate::functions::common::{names_arg, scope_arg, settings, table_columns, table_row, with_ctx, with_ctx_light};
 use crate::host::session::Host;
 use crate::host::table_fn::{Arg, BindArgs, ParamType, Produce, Schema, TableFn};
 
@@ -63,6 +64,7 @@ impl TableFn for SnapshotCreate {
             ("incremental", ParamType::Boolean),
             ("exclude", ParamType::Any),
             ("schema", ParamType::Varchar),
+            ("columns", ParamType::Any),
         ]
     }
 
@@ -87,6 +89,10 @@ impl TableFn for SnapshotCreate {
             objects: None,
             incremental: args.named("incremental").opt_bool("incremental")?,
             default_scope: !scope_given && schema_given.is_none() && matches!(args.named("exclude"), Arg::Null | Arg::Missing),
+            columns: match names_arg(args.named("columns"), "columns")? {
+                Some(c) if c.is_empty() => return Err(Error::Input("columns := is empty; name the columns to keep, or leave it out for all".into())),
+                other => other,
+            },
         };
         if let Some(id) = &req.id {
             crate::repo::layout::validate_id(id)?;

@@ -220,6 +220,10 @@ pub struct TableEntry {
     /// taken before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_version: Option<u32>,
+    /// Set when only some columns were stored (`columns :=`): every column the source table had
+    /// then, in order; `schema.columns` are the stored ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_columns: Option<Vec<String>>,
 }
 
 impl TableEntry {
