@@ -361,3 +361,75 @@ def test_column_subset_snapshot(tmp_path):
         with pytest.raises(duckdb.Error, match=message):
             con.execute(call)
         assert tree(str(snaps)) == before
+
+
+@pytest.fixture
+def renames(tmp_path):
+    con = connect(str(tmp_path / "r.duckdb"), snapdir=str(tmp_path / "snaps"))
+    con.execute("CREATE TABLE orders AS SELECT range AS id, range * 3 AS v FROM range(100000)")
+    con.execute("CREATE TABLE small AS SELECT range AS id FROM range(50)")
+    con.execute("CALL snapshot_create('*', id := 'v1')")
+    yield con
+    con.close()
+
+
+def test_incremental_database_with_renamed_tables(renames):
+    """Seed 2: test_incremental_database_with_renamed_tables, seed 5:
+    test_renamed_table_detection_with_object_id (DuckDB has no stable table ids: columns and
+    content fingerprints stand in) — a rename plus 1% of rows changed is recorded as a rename,
+    stored incrementally against the old table, and history follows it across the rename."""
+    con = renames
+    con.execute("ALTER TABLE orders RENAME TO orders_2024")
+    con.execute("UPDATE orders_2024 SET v = -1 WHERE id % 100 = 0")
+    created = {r[2]: r for r in rows(con, "CALL snapshot_create('*', id := 'v2')")}
+    r = created["orders_2024"]
+    assert (r[4], r[5], r[6], r[9], r[10]) == ("v1", 1000, 1000, "renamed", 100000)
+    assert r[7] < r[8] / 2, "stored as a delta against the old table's data"
+    assert rows(con, "SELECT table_name, status FROM snapshot_tables('v2') ORDER BY 1") == [("orders_2024", "renamed"), ("small", "unchanged")], "not deleted + created"
+    with open(os.path.join(con.execute("SELECT path FROM snapshots() WHERE snapshot_id = 'v2'").fetchall()[0][0], "metadata.json")) as f:
+        entry = next(t for t in json.load(f)["tables"] if t["table"] == "orders_2024")
+    assert entry["status"] == "renamed" and entry["renamed_from"] == "main.orders"
+    assert rows(con, "SELECT snapshot_id, table_name, status FROM snapshot_history('orders_2024')") == [("v2", "orders_2024", "renamed"), ("v1", "orders", "stored")]
+    assert rows(con, "SELECT count(*), sum(v) FROM 'orders_2024@v2'") == rows(con, "SELECT count(*), sum(v) FROM orders_2024")
+    # the next snapshot simply continues the renamed table's chain
+    con.execute("UPDATE orders_2024 SET v = 7 WHERE id = 5")
+    nxt = {r[2]: r for r in rows(con, "CALL snapshot_create('*', id := 'v3')")}
+    assert (nxt["orders_2024"][4], nxt["orders_2024"][9]) == ("v2", "stored")
+    assert [r[0] for r in rows(con, "SELECT snapshot_id FROM snapshot_history('orders_2024')")] == ["v3", "v2", "v1"]
+
+
+def test_unnamed_table_without_object_id_treated_as_delete_create(renames):
+    """Seed 5: test_unnamed_table_without_object_id_treated_as_delete_create — a new table with
+    the same columns but other content is no rename: the old one is deleted in the source, the
+    new one stored whole."""
+    con = renames
+    con.execute("DROP TABLE small")
+    con.execute("CREATE TABLE tiny AS SELECT range + 1000 AS id FROM range(50)")
+    con.execute("CALL snapshot_create('*', id := 'v2')")
+    assert rows(con, "SELECT table_name, status, parent_id FROM snapshot_tables('v2') ORDER BY 1") == [
+        ("orders", "unchanged", "v1"), ("small", "deleted_in_source", "v1"), ("tiny", "stored", None)]
+
+
+def test_swapped_table_names_are_not_renames(renames):
+    """Two tables that swapped names: no table disappeared or appeared, so there is no rename;
+    each name's new content is stored against that name's previous version, exactly."""
+    con = renames
+    con.execute("CREATE TABLE orders_b AS SELECT range AS id, range * 5 AS v FROM range(100000)")
+    con.execute("CALL snapshot_create('*', id := 'v2')")
+    con.execute("ALTER TABLE orders RENAME TO tmp; ALTER TABLE orders_b RENAME TO orders; ALTER TABLE tmp RENAME TO orders_b")
+    con.execute("CALL snapshot_create('*', id := 'v3')")
+    assert rows(con, "SELECT table_name, status FROM snapshot_tables('v3') ORDER BY 1") == [("orders", "stored"), ("orders_b", "stored"), ("small", "unchanged")]
+    assert rows(con, "SELECT sum(v) FROM 'orders@v3'") == [(sum(range(100000)) * 5,)]
+    assert rows(con, "SELECT sum(v) FROM 'orders_b@v3'") == [(sum(range(100000)) * 3,)]
+
+
+def test_table_moved_to_another_schema_is_a_rename(renames):
+    """A schema renamed wholesale (DuckDB cannot rename a schema: its tables are moved into a
+    new one and the old one dropped) — each table is recognised, the same name first."""
+    con = renames
+    con.execute("CREATE SCHEMA archive")
+    con.execute("CREATE TABLE archive.orders AS FROM main.orders; CREATE TABLE archive.small AS FROM main.small")
+    con.execute("DROP TABLE main.orders; DROP TABLE main.small")
+    con.execute("CALL snapshot_create('*', id := 'v2')")
+    assert rows(con, "SELECT schema_name, table_name, status FROM snapshot_tables('v2') ORDER BY 2") == [("archive", "orders", "renamed"), ("archive", "small", "renamed")]
+    assert rows(con, "SELECT snapshot_id, schema_name FROM snapshot_history('archive.small')") == [("v2", "archive"), ("v1", "main")]

@@ -43,6 +43,16 @@ pub struct CreateRequest {
     pub columns: Option<Vec<String>>,
 }
 
+/// The share of a gone table's blocks a new table must hold to be taken for it renamed.
+const RENAME_SHARE: f64 = 0.5;
+
+/// Whether renamed table `t` was `e` before.
+fn renamed_is(t: &TableEntry, e: &TableEntry, database: &str) -> bool {
+    let name = format!("{}.{}", catalog::display_part(&e.bucket), catalog::display_part(&e.table));
+    let full = if e.catalog == database { name } else { format!("{}.{name}", catalog::display_part(&e.catalog)) };
+    t.renamed_from.as_deref() == Some(full.as_str())
+}
+
 /// Which live tables a scope covers, and the scope recorded for it.
 pub fn resolve_targets(ctx: &Ctx, spec: &ScopeSpec) -> Result<(Vec<TableRef>, Scope)> {
     let not_excluded = |t: &TableRef| !spec.excluded(&ctx.database, &ctx.schema, &t.catalog, &t.schema, &t.table);
@@ -213,7 +223,10 @@ fn write_snapshot(
     // lineage: the previous snapshot of the same scope (a table list: of the same tables)
     let parent = history.iter().find(|m| m.database == ctx.database && m.scope == scope && !(scope.kind == ScopeKind::Tables && scope.tables.is_empty())).cloned();
     let hash_id = crate::engine::fingerprint::hash_id(&duckdb_version);
-    let plan = Plan { id, dir, history: &history, hash_id: &hash_id, incremental: req.incremental.unwrap_or(true), columns: req.columns.as_deref() };
+    let plan = Plan { id, dir, history: &history, hash_id: &hash_id, incremental: req.incremental.unwrap_or(true),
+        columns: req.columns.as_deref(),
+        parent: parent.as_deref(),
+    };
     let copied = crate::engine::sql::in_transaction(db, || {
         let tables = copy_tables(ctx, &plan, targets)?;
         // objects are read in the same transaction as the data
@@ -276,7 +289,7 @@ fn write_snapshot(
         t.bytes_reused = layers.iter().filter(|l| l.snapshot != id).map(|l| l.size_bytes).sum();
         t.size_bytes = if newest.snapshot == id { newest.size_bytes } else { 0 };
         t.row_count = w.row_count;
-        t.status = w.status;
+        t.status = if t.renamed_from.is_some() { TableStatus::Renamed } else { w.status };
         t.parent_id = w.parent_id;
         t.rows_added = w.rows_added;
         t.rows_removed = w.rows_removed;
@@ -291,6 +304,7 @@ fn write_snapshot(
             .tables
             .iter()
             .filter(|e| !tables.iter().any(|t| t.catalog == e.catalog && t.bucket == e.bucket && t.table == e.table))
+            .filter(|e| !tables.iter().any(|t| t.status == TableStatus::Renamed && t.parent_id.as_deref() == Some(p.snapshot_id.as_str()) && renamed_is(t, e, &ctx.database)))
             .map(|e| crate::repo::manifest::DeletedTable {
                 catalog: e.catalog.clone(),
                 bucket: e.bucket.clone(),
@@ -333,6 +347,8 @@ struct Plan<'a> {
     hash_id: &'a str,
     incremental: bool,
     columns: Option<&'a [String]>,
+    /// The previous snapshot of the same scope: its tables gone now may reappear renamed.
+    parent: Option<&'a Manifest>,
 }
 
 /// Writes every table inside the caller's open transaction.
@@ -340,6 +356,12 @@ fn copy_tables(ctx: &Ctx, plan: &Plan, targets: &[TableRef]) -> Result<Vec<(Tabl
     use crate::engine::incremental::{write_table, Job, Prior};
     let mut used = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(targets.len());
+    // tables of the previous snapshot of this scope that are gone now: rename candidates
+    let same = |e: &TableEntry, t: &TableRef| e.catalog == t.catalog && e.bucket == t.schema && e.table == t.table;
+    let mut gone: Vec<&TableEntry> = match plan.parent {
+        Some(p) if plan.incremental && plan.columns.is_none() => p.tables.iter().filter(|e| !targets.iter().any(|t| same(e, t))).collect(),
+        _ => Vec::new(),
+    };
     for t in targets {
         let def = catalog::describe(ctx.db, t)?;
         let source_columns = plan.columns.map(|_| def.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>());
@@ -355,13 +377,13 @@ fn copy_tables(ctx: &Ctx, plan: &Plan, targets: &[TableRef]) -> Result<Vec<(Tabl
             n += 1;
         }
         // the newest earlier version of this table
-        let prior = plan.history.iter().find_map(|m| {
+        let mut prior = plan.history.iter().find_map(|m| {
             m.tables
                 .iter()
                 .find(|e| e.catalog == t.catalog && e.bucket == t.schema && e.table == t.table)
                 .map(|e| Prior { manifest: m, entry: e })
         });
-        let schema_version = match &prior {
+        let mut schema_version = match &prior {
             None => 1,
             Some(p) => {
                 let parent = p.entry.schema_version.unwrap_or(1);
@@ -379,6 +401,24 @@ fn copy_tables(ctx: &Ctx, plan: &Plan, targets: &[TableRef]) -> Result<Vec<(Tabl
             hash_id: plan.hash_id,
             incremental: plan.incremental,
         };
+        // a new table holding most of a gone table's content is that table renamed (the same
+        // name in another schema is tried first): stored against it, and not counted as deleted
+        let mut renamed_from = None;
+        if prior.is_none() && !gone.is_empty() {
+            if let Some(p) = plan.parent {
+                gone.sort_by_key(|e| e.table != t.table);
+                let found = gone.iter().position(|e| {
+                    crate::engine::incremental::similarity(&job, &Prior { manifest: p, entry: e }).is_ok_and(|share| share >= RENAME_SHARE)
+                });
+                if let Some(i) = found {
+                    let e = gone.remove(i);
+                    let name = format!("{}.{}", catalog::display_part(&e.bucket), catalog::display_part(&e.table));
+                    renamed_from = Some(if e.catalog == ctx.database { name } else { format!("{}.{name}", catalog::display_part(&e.catalog)) });
+                    schema_version = e.schema_version.unwrap_or(1);
+                    prior = Some(Prior { manifest: p, entry: e });
+                }
+            }
+        }
         let w = write_table(&job, prior)?;
         // complete: a bucket uploads them while the next table is written
         let mut done = w.own_files.clone();
@@ -407,6 +447,7 @@ fn copy_tables(ctx: &Ctx, plan: &Plan, targets: &[TableRef]) -> Result<Vec<(Tabl
                 bytes_reused: 0,
                 schema_version: Some(schema_version),
                 source_columns,
+                renamed_from,
             },
             w,
         ));

@@ -106,6 +106,23 @@ fn parent_pairs_sql(job: &Job, prior: &Prior, filter: Option<&str>) -> String {
     fingerprint::pairs_sql(columns, "__snap_r", &from, |c| format!("CAST({} AS {})", ident(&c.name), c.ty))
 }
 
+/// The share of rows the live table has in common with `prior` by their fingerprints (0 when
+/// the columns differ): a new table holding most of a gone table's rows is that table renamed.
+pub fn similarity(job: &Job, prior: &Prior) -> Result<f64> {
+    if !same_columns(prior.entry, job.def) || layers::always_whole(&job.def.columns) {
+        return Ok(0.0);
+    }
+    let (parent, _) = parent_fingerprint(job, prior)?;
+    let live = fingerprint::pairs_sql(&job.def.columns, "rowid", &job.table.sql(), fingerprint::live_value);
+    let cur = fingerprint::scan(job.db, &live, job.hash_id)?;
+    // rows located as changed (by the sketch), plus every row of blocks that could not be
+    // resolved, against the larger of the two tables
+    let changes = fingerprint::compare(&cur, &parent);
+    let changed = changes.upserts.len() as u64 + changes.deletes.len() as u64 + changes.whole_rows_now.max(changes.whole_rows_before);
+    let rows = cur.fp.rows.max(parent.rows);
+    Ok(if rows == 0 { 0.0 } else { 1.0 - (changed.min(rows) as f64 / rows as f64) })
+}
+
 /// Writes the table: incremental against `prior` when possible, else a full copy.
 pub fn write_table(job: &Job, prior: Option<Prior>) -> Result<Written> {
     let t = job.table;

@@ -57,10 +57,17 @@ pub fn at_sql(ctx: &Ctx, reference: &str) -> Result<String> {
 
 /// Every snapshot that has the table, newest first.
 pub fn history(ctx: &Ctx, table: &str) -> Result<Vec<(Arc<Manifest>, TableEntry)>> {
-    let found: Vec<_> = list::manifests(&ctx.repo)?
-        .into_iter()
-        .filter_map(|m| find_entry(&m, table).ok().cloned().map(|e| (m, e)))
-        .collect();
+    // newest first; across a rename, older snapshots are searched under the old name
+    let mut name = table.to_string();
+    let mut found = Vec::new();
+    for m in list::manifests(&ctx.repo)? {
+        let Ok(e) = find_entry(&m, &name) else { continue };
+        let e = e.clone();
+        if let Some(old) = &e.renamed_from {
+            name = old.clone();
+        }
+        found.push((m, e));
+    }
     if found.is_empty() {
         return Err(Error::Input(format!("no snapshot has table {}", crate::repo::layout::printable(table))));
     }

@@ -121,6 +121,9 @@ pub enum TableStatus {
     Stored,
     /// Nothing changed since the parent: every file referenced.
     Unchanged,
+    /// A table the parent snapshot had under another name (`renamed_from`), recognised by its
+    /// columns and content, and stored incrementally against that table's version.
+    Renamed,
 }
 
 impl TableStatus {
@@ -128,6 +131,7 @@ impl TableStatus {
         match self {
             TableStatus::Stored => "stored",
             TableStatus::Unchanged => "unchanged",
+            TableStatus::Renamed => "renamed",
         }
     }
 }
@@ -224,6 +228,10 @@ pub struct TableEntry {
     /// then, in order; `schema.columns` are the stored ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_columns: Option<Vec<String>>,
+    /// `status = renamed`: the parent's name of the table, `schema.table` (`catalog.schema.table`
+    /// for another database).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renamed_from: Option<String>,
 }
 
 impl TableEntry {
