@@ -433,3 +433,78 @@ def test_table_moved_to_another_schema_is_a_rename(renames):
     con.execute("CALL snapshot_create('*', id := 'v2')")
     assert rows(con, "SELECT schema_name, table_name, status FROM snapshot_tables('v2') ORDER BY 2") == [("archive", "orders", "renamed"), ("archive", "small", "renamed")]
     assert rows(con, "SELECT snapshot_id, schema_name FROM snapshot_history('archive.small')") == [("v2", "archive"), ("v1", "main")]
+
+
+@pytest.fixture
+def catalog(tmp_path):
+    """The current database `main_db` and an attached `sales` (with schemas main and eu)."""
+    con = connect(str(tmp_path / "main_db.duckdb"), snapdir=str(tmp_path / "snaps"))
+    con.execute(f"ATTACH '{tmp_path / 'sales.duckdb'}' AS sales")
+    con.execute("CREATE TABLE main.a AS SELECT range AS x FROM range(3)")
+    con.execute("CREATE TABLE sales.main.orders AS SELECT range AS id FROM range(5)")
+    con.execute("CREATE SCHEMA sales.eu; CREATE TABLE sales.eu.orders AS SELECT range AS id FROM range(2)")
+    yield con
+    con.close()
+
+
+def test_backup_entire_catalog(catalog):
+    """Seed 3: test_backup_entire_catalog, test_incremental_catalog_backup,
+    test_incremental_catalog_with_new_database — '*.*.*' is every table of every attached
+    database; the next one is incremental and picks up a newly attached database."""
+    con = catalog
+    con.execute("CALL snapshot_create('*.*.*', id := 'c1')")
+    assert rows(con, "SELECT file, status, row_count FROM snapshot_tables('c1') ORDER BY file") == [
+        ("main.a.parquet", "stored", 3), ("sales.eu.orders.parquet", "stored", 2), ("sales.main.orders.parquet", "stored", 5)]
+    con.execute("ATTACH ':memory:' AS hr; CREATE TABLE hr.main.people AS SELECT 1 AS id")
+    con.execute("INSERT INTO sales.main.orders VALUES (99)")
+    con.execute("CALL snapshot_create('*.*.*', id := 'c2')")
+    assert rows(con, "SELECT file, status, parent_id FROM snapshot_tables('c2') ORDER BY file") == [
+        ("hr.main.people.parquet", "stored", None), ("main.a.parquet", "unchanged", "c1"),
+        ("sales.eu.orders.parquet", "unchanged", "c1"), ("sales.main.orders.delta.parquet", "stored", "c1")]
+    assert rows(con, "SELECT parent_id FROM snapshots() WHERE snapshot_id = 'c2'") == [("c1",)]
+    # 'sales.*.*': one database
+    con.execute("CALL snapshot_create('sales.*.*', id := 's1')")
+    assert rows(con, "SELECT count(*) FROM snapshot_tables('s1')") == [(2,)]
+
+
+def test_incremental_catalog_with_deleted_database(catalog):
+    """Seed 3: test_incremental_catalog_with_deleted_database; seed 5:
+    test_deleted_database_tracking — a database no longer attached is recorded as deleted in
+    the source, table by table, like a dropped table."""
+    con = catalog
+    con.execute("CALL snapshot_create('*.*.*', id := 'c1')")
+    con.execute("DETACH sales")
+    con.execute("CALL snapshot_create('*.*.*', id := 'c2')")
+    assert rows(con, "SELECT schema_name, table_name, status, parent_id FROM snapshot_tables('c2') ORDER BY status, schema_name") == [
+        ("eu", "orders", "deleted_in_source", "c1"), ("main", "orders", "deleted_in_source", "c1"), ("main", "a", "unchanged", "c1")]
+
+
+def test_restore_full_catalog(catalog, tmp_path):
+    """Seed 3: test_restore_full_catalog, test_restore_catalog_subset_to_new_location; seed 8:
+    test_restore_with_database_filter — each database's tables go back to it, one database per
+    call (DuckDB commits a transaction to one database), or to another with target_catalog."""
+    con = catalog
+    con.execute("CALL snapshot_create('*.*.*', id := 'c1')")
+    con.execute("DELETE FROM sales.main.orders; DROP TABLE sales.eu.orders; DELETE FROM main.a")
+    snaps = str(tmp_path / "snaps")
+    before = tree(snaps)
+    with pytest.raises(duckdb.Error, match=r"this restore would write to 2 databases \(main_db, sales\); DuckDB commits a transaction to one database, and a restore is all or nothing: restore one database per call, e.g. CALL snapshot_restore\('c1', 'main_db\.\*\.\*'\)"):
+        con.execute("CALL snapshot_restore('c1', '*.*.*')")
+    assert tree(snaps) == before and rows(con, "SELECT count(*) FROM sales.main.orders") == [(0,)]
+    got = rows(con, "SELECT source, target, row_count FROM snapshot_restore('c1', 'sales.*.*') WHERE kind = 'table' ORDER BY 1")
+    assert got == [("eu.orders", "sales.eu.orders", 2), ("main.orders", "sales.main.orders", 5)]
+    assert rows(con, "SELECT target FROM snapshot_restore('c1', 'main_db.*.*')") == [("main_db.main.a",)]
+    assert rows(con, "SELECT count(*) FROM main.a") == [(3,)]
+    con.execute("ATTACH ':memory:' AS inspect")
+    got = rows(con, "SELECT target FROM snapshot_restore('c1', 'sales.eu.*', target_catalog := 'inspect')")
+    assert got == [("inspect.eu.orders",)] and rows(con, "SELECT count(*) FROM inspect.eu.orders") == [(2,)]
+
+
+def test_invalid_catalog_name(catalog):
+    """Seed 10: test_invalid_catalog_name, test_invalid_database_name."""
+    con = catalog
+    with pytest.raises(duckdb.Error, match=r"no table matches 'nope\.\*\.\*'"):
+        con.execute("CALL snapshot_create('nope.*.*')")
+    con.execute("CALL snapshot_create('*.*.*', id := 'c1')")
+    with pytest.raises(duckdb.Error, match=r"database nope is not attached; ATTACH it first"):
+        con.execute("CALL snapshot_restore('c1', 'sales.*.*', target_catalog := 'nope')")

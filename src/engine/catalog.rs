@@ -84,6 +84,16 @@ fn tables_where(db: &dyn Sql, cond: &str) -> Result<Vec<TableRef>> {
 }
 
 /// Every base table of every schema of `database`.
+/// Every attached database a snapshot can read: not DuckDB's own (`system`, `temp`).
+pub fn databases(db: &dyn Sql) -> Result<Vec<String>> {
+    Ok(db
+        .query("SELECT database_name FROM duckdb_databases() WHERE NOT internal ORDER BY database_name")?
+        .rows
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .collect())
+}
+
 pub fn all_tables(db: &dyn Sql, database: &str) -> Result<Vec<TableRef>> {
     tables_where(db, &format!("database_name = {}", literal(database)))
 }

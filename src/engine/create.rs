@@ -84,11 +84,19 @@ pub fn resolve_targets(ctx: &Ctx, spec: &ScopeSpec) -> Result<(Vec<TableRef>, Sc
                 match sel {
                     Selector::Table(name) => tables.push(catalog::resolve_table_or_hint(ctx.db, &ctx.database, &ctx.schema, name)?),
                     Selector::Glob { catalog: cat, .. } => {
-                        let db_name = cat.clone().unwrap_or_else(|| ctx.database.clone());
-                        let found: Vec<TableRef> = catalog::all_tables(ctx.db, &db_name)?
-                            .into_iter()
-                            .filter(|t| sel.covers(&ctx.database, &ctx.schema, &t.catalog, &t.schema, &t.table))
-                            .collect();
+                        // the database part names one attached database, or matches several
+                        let databases = match cat {
+                            None => vec![ctx.database.clone()],
+                            Some(c) => catalog::databases(ctx.db)?.into_iter().filter(|d| c.matches(d)).collect(),
+                        };
+                        let mut found: Vec<TableRef> = Vec::new();
+                        for db_name in &databases {
+                            found.extend(
+                                catalog::all_tables(ctx.db, db_name)?
+                                    .into_iter()
+                                    .filter(|t| sel.covers(&ctx.database, &ctx.schema, &t.catalog, &t.schema, &t.table)),
+                            );
+                        }
                         if found.is_empty() {
                             return Err(Error::Input(format!(
                                 "no table matches '{}'; list the tables with FROM duckdb_tables()",

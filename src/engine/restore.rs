@@ -336,6 +336,20 @@ pub fn restore(ctx: &Ctx, req: &RestoreRequest) -> Result<RestoreOutcome> {
             return Err(Error::Input(format!("two tables would be restored to {}", t.display())));
         }
     }
+    // DuckDB commits a transaction to one attached database only, and a restore is all or
+    // nothing: one database per call
+    let mut databases: Vec<&str> = targets.iter().map(|t| t.catalog.as_str()).collect();
+    databases.sort_unstable();
+    databases.dedup();
+    if databases.len() > 1 {
+        let snapshot = entries.first().map(|(m, _)| m.snapshot_id.as_str()).unwrap_or("");
+        return Err(Error::Input(format!(
+            "this restore would write to {} databases ({}); DuckDB commits a transaction to one database, and a restore is all or nothing: restore one database per call, e.g. CALL snapshot_restore('{snapshot}', '{}.*.*'), or gather them with target_catalog :=",
+            databases.len(),
+            databases.join(", "),
+            databases[0]
+        )));
+    }
     for (m, e) in &entries {
         check_entry(&ctx.repo, m, e, true)?;
     }

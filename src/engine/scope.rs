@@ -45,8 +45,9 @@ pub enum Selector {
     Database,
     /// `'s.*'` or `'catalog.s.*'`: one schema with its objects.
     Schema { catalog: Option<String>, schema: String },
-    /// Globs: the matching tables. Without a schema part, the caller's default schema.
-    Glob { catalog: Option<String>, schema: Option<Part>, table: Part },
+    /// Globs: the matching tables. Without a schema part, the caller's default schema; without
+    /// a database part, the current database (`'*.*.*'`: every attached database).
+    Glob { catalog: Option<Part>, schema: Option<Part>, table: Part },
     /// One table, as the user wrote it (resolved like any table name).
     Table(String),
 }
@@ -76,15 +77,7 @@ impl Selector {
             }
             [t] => Selector::Glob { catalog: None, schema: None, table: t.clone() },
             [s, t] => Selector::Glob { catalog: None, schema: Some(s.clone()), table: t.clone() },
-            [c, s, t] => match literal(c) {
-                Some(c) => Selector::Glob { catalog: Some(c), schema: Some(s.clone()), table: t.clone() },
-                None => {
-                    return Err(Error::Input(format!(
-                        "scope {} has a pattern in its database part; name the database (e.g. 'sales.main.*')",
-                        printable(text)
-                    )))
-                }
-            },
+            [c, s, t] => Selector::Glob { catalog: Some(c.clone()), schema: Some(s.clone()), table: t.clone() },
             _ => unreachable!("split_pattern gives 1-3 parts"),
         })
     }
@@ -99,7 +92,9 @@ impl Selector {
             Selector::Database => same(catalog, database),
             Selector::Schema { catalog: c, schema: s } => in_catalog(c) && same(s, schema),
             Selector::Glob { catalog: c, schema: s, table: t } => {
-                in_catalog(c) && s.as_ref().map_or(same(default_schema, schema), |s| s.matches(schema)) && t.matches(table)
+                c.as_ref().map_or(same(catalog, database), |c| c.matches(catalog))
+                    && s.as_ref().map_or(same(default_schema, schema), |s| s.matches(schema))
+                    && t.matches(table)
             }
             Selector::Table(name) => match crate::engine::sql::split_qualified(name).as_deref() {
                 Some([t]) => same(default_schema, schema) && same(t, table) && same(catalog, database),
@@ -129,7 +124,7 @@ impl Selector {
                 s + ".*"
             }
             Selector::Glob { catalog, schema, table } => {
-                let mut s = catalog.as_ref().map(|c| format!("{}.", Part::Literal(c.clone()).text())).unwrap_or_default();
+                let mut s = catalog.as_ref().map(|c| format!("{}.", c.text())).unwrap_or_default();
                 if let Some(p) = schema {
                     s.push_str(&p.text());
                     s.push('.');
@@ -319,7 +314,13 @@ mod tests {
         // quoted parts are literal, even with glob characters
         assert_eq!(Selector::parse("\"a*b\"").unwrap(), Selector::Table("\"a*b\"".into()));
         assert_eq!(Selector::parse("../x").unwrap(), Selector::Table("../x".into()));
-        assert!(Selector::parse("d*.s.t").is_err());
+        // a pattern in the database part reaches every attached database it matches
+        let all = Selector::parse("*.*.*").unwrap();
+        assert_eq!(all, Selector::Glob { catalog: Some(Part::Glob("*".into())), schema: Some(Part::Glob("*".into())), table: Part::Glob("*".into()) });
+        assert!(all.covers("db", "main", "sales", "eu", "orders") && all.covers("db", "main", "db", "main", "t"));
+        let sales = Selector::parse("sales.*.*").unwrap();
+        assert!(sales.covers("db", "main", "SALES", "eu", "orders") && !sales.covers("db", "main", "db", "eu", "orders"));
+        assert_eq!(sales.text(), "sales.*.*");
     }
 
     #[test]
