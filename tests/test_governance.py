@@ -508,3 +508,30 @@ def test_invalid_catalog_name(catalog):
     con.execute("CALL snapshot_create('*.*.*', id := 'c1')")
     with pytest.raises(duckdb.Error, match=r"database nope is not attached; ATTACH it first"):
         con.execute("CALL snapshot_restore('c1', 'sales.*.*', target_catalog := 'nope')")
+
+
+def test_governance_in_the_shell(tmp_path):
+    """Renames, schema versions, column subsets, restore filters and several databases in the
+    DuckDB 1.5.6 shell."""
+    db = str(tmp_path / "shell.duckdb")
+    rc, out, err = run_shell(
+        f"SET snapshot_directory = '{tmp_path / 'snaps'}';\n"
+        f"ATTACH '{tmp_path / 'other.duckdb'}' AS other;\n"
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, email VARCHAR, secret VARCHAR);\n"
+        "INSERT INTO t SELECT range, 'e' || range, 's' FROM range(5000);\n"
+        "CREATE TABLE other.main.o AS SELECT 1 AS x;\n"
+        "CALL snapshot_create('*.*.*', id := 'a1');\n"
+        "ALTER TABLE t RENAME TO t2;\n"
+        "CALL snapshot_create('*.*.*', id := 'a2');\n"
+        "CALL snapshot_create('t2', columns := ['id', 'email'], id := 'c1');\n"
+        "ALTER TABLE t2 ADD COLUMN extra INTEGER;\n"
+        "SELECT (SELECT list(table_name || ':' || status ORDER BY table_name) FROM snapshot_tables('a2')) AS statuses,\n"
+        "       (SELECT list(change || ':' || column_name) FROM snapshot_diff('a2', 'live', 't2', schema_changes := true)) AS changes,\n"
+        "       (SELECT list(table_name ORDER BY created_at, snapshot_id) FROM snapshot_history('t2')) AS names,\n"
+        "       (SELECT count(*) FROM 't2@c1') AS subset_rows,\n"
+        "       (SELECT list(target) FROM snapshot_restore('a1', 'other.*.*', backup_existing := false)) AS restored;",
+        db=db,
+    )
+    assert rc == 0, err
+    assert out[-1] == [{"statuses": ["o:unchanged", "t2:renamed"], "changes": ["added:extra"], "names": ["t", "t2", "t2"],
+                        "subset_rows": 5000, "restored": ["other.main.o"]}], out[-1]
