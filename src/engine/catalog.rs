@@ -234,14 +234,14 @@ pub fn table_exists(db: &dyn Sql, t: &TableRef) -> Result<bool> {
     .is_empty())
 }
 
+/// The WHERE condition selecting one table's rows in DuckDB's catalog functions.
+fn table_filter(t: &TableRef) -> String {
+    format!("database_name = {} AND schema_name = {} AND table_name = {}", literal(&t.catalog), literal(&t.schema), literal(&t.table))
+}
+
 /// Describes one table. Must run in the same transaction as the data copy.
 pub fn describe(db: &dyn Sql, t: &TableRef) -> Result<TableDef> {
-    let filter = format!(
-        "database_name = {} AND schema_name = {} AND table_name = {}",
-        literal(&t.catalog),
-        literal(&t.schema),
-        literal(&t.table)
-    );
+    let filter = table_filter(t);
     let table = db.query(&format!("SELECT sql, comment FROM duckdb_tables() WHERE {filter}"))?;
     let row = table.rows.first().ok_or_else(|| Error::TableNotFound { name: t.display() })?;
     let ddl = row[0].clone().unwrap_or_default();
@@ -303,12 +303,7 @@ pub fn subset(db: &dyn Sql, t: &TableRef, def: TableDef, names: &[String]) -> Re
     }
     let kept: Vec<Column> =
         def.columns.iter().filter(|c| wanted.iter().any(|w| w.name == c.name)).cloned().map(|c| Column { generated: false, ..c }).collect();
-    let filter = format!(
-        "database_name = {} AND schema_name = {} AND table_name = {}",
-        literal(&t.catalog),
-        literal(&t.schema),
-        literal(&t.table)
-    );
+    let filter = table_filter(t);
     let meta = db.query(&format!("SELECT column_name, is_nullable, column_default FROM duckdb_columns() WHERE {filter}"))?;
     let mut parts: Vec<String> = kept
         .iter()
