@@ -511,8 +511,8 @@ def test_invalid_catalog_name(catalog):
 
 
 def test_governance_in_the_shell(tmp_path):
-    """Renames, schema versions, column subsets, restore filters and several databases in the
-    DuckDB 1.5.6 shell."""
+    """Renames, schema versions, column subsets, restore filters (a database whose table was
+    dropped, brought back with include_deleted) and several databases in the DuckDB 1.5.6 shell."""
     db = str(tmp_path / "shell.duckdb")
     rc, out, err = run_shell(
         f"SET snapshot_directory = '{tmp_path / 'snaps'}';\n"
@@ -525,13 +525,15 @@ def test_governance_in_the_shell(tmp_path):
         "CALL snapshot_create('*.*.*', id := 'a2');\n"
         "CALL snapshot_create('t2', columns := ['id', 'email'], id := 'c1');\n"
         "ALTER TABLE t2 ADD COLUMN extra INTEGER;\n"
+        "DROP TABLE other.main.o;\n"
+        "CALL snapshot_create('*.*.*', id := 'a3');\n"
         "SELECT (SELECT list(table_name || ':' || status ORDER BY table_name) FROM snapshot_tables('a2')) AS statuses,\n"
         "       (SELECT list(change || ':' || column_name) FROM snapshot_diff('a2', 'live', 't2', schema_changes := true)) AS changes,\n"
         "       (SELECT list(table_name ORDER BY created_at, snapshot_id) FROM snapshot_history('t2')) AS names,\n"
         "       (SELECT count(*) FROM 't2@c1') AS subset_rows,\n"
-        "       (SELECT list(target) FROM snapshot_restore('a1', 'other.*.*', backup_existing := false)) AS restored;",
+        "       (SELECT list(target) FROM snapshot_restore('a3', 'other.*.*', include_deleted := true)) AS restored;",
         db=db,
     )
     assert rc == 0, err
-    assert out[-1] == [{"statuses": ["o:unchanged", "t2:renamed"], "changes": ["added:extra"], "names": ["t", "t2", "t2"],
+    assert out[-1] == [{"statuses": ["o:unchanged", "t2:renamed"], "changes": ["added:extra"], "names": ["t", "t2", "t2", "t2"],
                         "subset_rows": 5000, "restored": ["other.main.o"]}], out[-1]
