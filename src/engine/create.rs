@@ -130,10 +130,11 @@ pub fn create(ctx: &Ctx, req: &CreateRequest) -> Result<Manifest> {
     if let Some(id) = &req.id {
         validate_id(id)?;
     }
-    let locked = crate::repo::config::load(&ctx.repo)?;
+    // NULL means a locked repository's scope: only then is the lock read before the writer lock
+    let locked = if req.default_scope { crate::repo::config::load(&ctx.repo)? } else { None };
     let spec = match &locked {
-        Some(l) if req.default_scope => ScopeSpec::recorded(&l.scope)?,
-        _ => req.scope.clone(),
+        Some(l) => ScopeSpec::recorded(&l.scope)?,
+        None => req.scope.clone(),
     };
     let (targets, scope) = resolve_targets(ctx, &spec)?;
     let scope = recorded_scope(ctx, &targets, scope);
@@ -146,7 +147,7 @@ pub fn create(ctx: &Ctx, req: &CreateRequest) -> Result<Manifest> {
     }
     ensure_repo_dir(ctx)?;
     let _lock = ctx.lock()?;
-    // a lock written since the look above (under the writer lock, as this check is) counts too
+    // read under the writer lock, as the lock is written, so a lock set meanwhile counts too
     let locked = match locked {
         Some(l) => Some(l),
         None => crate::repo::config::load(&ctx.repo)?,

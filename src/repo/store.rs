@@ -1016,7 +1016,8 @@ impl Repo {
         match &self.remote {
             None => match fs::read(self.dir.join(name)) {
                 Ok(b) => Ok(Some(b)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                // no repository there (yet): what writing it would meet is reported by the write
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => Ok(None),
                 Err(e) => Err(Error::io(&self.dir.join(name), e)),
             },
             Some(r) => r.remote.get(name),
