@@ -462,39 +462,27 @@ impl Remote {
 
     /// The object's ETag, or None when it does not exist.
     pub fn head_etag(&self, rel: &str) -> Result<Option<String>> {
-        let key = self.key(rel)?;
-        let store = self.store.clone();
-        let got = block_on(async move {
-            match store.head(&key).await {
-                Ok(m) => Ok(Some(m.e_tag.unwrap_or_else(|| format!("{}:{}", m.last_modified.timestamp_micros(), m.size)))),
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(e),
-            }
-        })?;
-        got.map_err(|e| self.fail("looking up", rel, &Failure::of(&e)))
+        Ok(self.head_meta(rel)?.map(|m| m.e_tag.unwrap_or_else(|| format!("{}:{}", m.last_modified.timestamp_micros(), m.size))))
     }
 
     /// The object's modification time (seconds since the epoch), or None.
     pub fn head_modified(&self, rel: &str) -> Result<Option<i64>> {
-        let key = self.key(rel)?;
-        let store = self.store.clone();
-        let got = block_on(async move {
-            match store.head(&key).await {
-                Ok(m) => Ok(Some(m.last_modified.timestamp())),
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(e),
-            }
-        })?;
-        got.map_err(|e| self.fail("looking up", rel, &Failure::of(&e)))
+        Ok(self.head_meta(rel)?.map(|m| m.last_modified.timestamp()))
     }
 
     /// Size of the object, or None.
     pub fn head(&self, rel: &str) -> Result<Option<u64>> {
+        Ok(self.head_meta(rel)?.map(|m| m.size))
+    }
+
+    /// The object's metadata (size, modification time, ETag), or None when there is none: the
+    /// one HEAD request the three look-ups above share.
+    fn head_meta(&self, rel: &str) -> Result<Option<object_store::ObjectMeta>> {
         let key = self.key(rel)?;
         let store = self.store.clone();
         let got = block_on(async move {
             match store.head(&key).await {
-                Ok(m) => Ok(Some(m.size)),
+                Ok(m) => Ok(Some(m)),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(e),
             }

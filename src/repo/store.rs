@@ -358,15 +358,20 @@ impl Repo {
         }
     }
 
+    /// The project folder's entries; None when the folder does not exist yet.
+    fn folder_entries(&self) -> Result<Option<fs::ReadDir>> {
+        match fs::read_dir(&self.dir) {
+            Ok(e) => Ok(Some(e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(&self.dir, e)),
+        }
+    }
+
     /// Published snapshots with what identifies their metadata's version.
     pub fn metadata_stamps(&self) -> Result<Vec<(String, Stamp)>> {
         match &self.remote {
             None => {
-                let entries = match fs::read_dir(&self.dir) {
-                    Ok(e) => e,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-                    Err(e) => return Err(Error::io(&self.dir, e)),
-                };
+                let Some(entries) = self.folder_entries()? else { return Ok(Vec::new()) };
                 let mut out = Vec::new();
                 for entry in entries.filter_map(|e| e.ok()) {
                     let Some(id) = entry.file_name().to_str().map(str::to_string) else { continue };
@@ -437,6 +442,15 @@ impl Repo {
             let hex: String = Sha256::digest(key.as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect();
             dir.join(format!("{hex}.json"))
         };
+        // a cached manifest is written whole or not at all (another process may read it)
+        let keep = |id: &str, stamp: &Stamp, bytes: &[u8]| {
+            let _ = fs::create_dir_all(&dir);
+            let path = path_of(id, stamp);
+            let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+            if fs::write(&tmp, bytes).is_ok() {
+                let _ = fs::rename(&tmp, &path);
+            }
+        };
         let mut out: Vec<Option<Result<Option<Vec<u8>>>>> = wanted.iter().map(|(id, s)| fs::read(path_of(id, s)).ok().map(|b| Ok(Some(b)))).collect();
         // the manifest index answers most of the rest in a few requests
         if out.iter().any(|o| o.is_none()) {
@@ -448,14 +462,8 @@ impl Repo {
                     }
                     if let (Stamp::Remote(secs, _, etag, size), Some(f)) = (stamp, found.get(id)) {
                         if f.matches(etag, *secs, *size) {
-                            let bytes = &f.metadata;
-                            let _ = fs::create_dir_all(&dir);
-                            let path = path_of(id, stamp);
-                            let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-                            if fs::write(&tmp, bytes).is_ok() {
-                                let _ = fs::rename(&tmp, &path);
-                            }
-                            out[i] = Some(Ok(Some(bytes.clone())));
+                            keep(id, stamp, &f.metadata);
+                            out[i] = Some(Ok(Some(f.metadata.clone())));
                         }
                     }
                 }
@@ -464,14 +472,9 @@ impl Repo {
         let missing: Vec<usize> = (0..wanted.len()).filter(|&i| out[i].is_none()).collect();
         if !missing.is_empty() {
             let rels: Vec<String> = missing.iter().map(|&i| format!("{}/{METADATA_FILE}", wanted[i].0)).collect();
-            let _ = fs::create_dir_all(&dir);
             for (&i, got) in missing.iter().zip(r.remote.get_many(&rels)) {
                 if let Ok(Some(bytes)) = &got {
-                    let path = path_of(&wanted[i].0, &wanted[i].1);
-                    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-                    if fs::write(&tmp, bytes).is_ok() {
-                        let _ = fs::rename(&tmp, &path);
-                    }
+                    keep(&wanted[i].0, &wanted[i].1, bytes);
                 }
                 out[i] = Some(got);
             }
@@ -838,11 +841,7 @@ impl Repo {
     pub fn entries(&self) -> Result<Vec<Entry>> {
         match &self.remote {
             None => {
-                let entries = match fs::read_dir(&self.dir) {
-                    Ok(e) => e,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-                    Err(e) => return Err(Error::io(&self.dir, e)),
-                };
+                let Some(entries) = self.folder_entries()? else { return Ok(Vec::new()) };
                 let mut out = Vec::new();
                 for e in entries.filter_map(|e| e.ok()) {
                     let name = e.file_name().to_string_lossy().into_owned();
