@@ -37,7 +37,7 @@ def repo_dir(tmp_path):
 
 
 def test_unlocked_repository_shows_unlocked_and_behaves_as_before(db):
-    assert rows(db, "FROM snapshot_repository()") == [("shop", rows(db, "SELECT value FROM snapshot_settings() WHERE name = 'snapshot_directory'")[0][0] + "/shop", "unlocked", None, None, None, None)]
+    assert rows(db, "FROM snapshot_repository()") == [("shop", rows(db, "SELECT value FROM snapshot_settings() WHERE name = 'snapshot_directory'")[0][0] + "/shop", "unlocked", "unlocked", None, None, None)]
     db.execute("CALL snapshot_create('sales.orders')")
     db.execute("CALL snapshot_create('*')")
     assert rows(db, "SELECT count(*) FROM snapshots()") == [(2,)]
@@ -183,7 +183,7 @@ def test_describe_shows_granularity(db, tmp_path):
     shop, oth = got
     files = [os.path.join(d, f) for d, _, fs in os.walk(repo_dir(tmp_path)) for f in fs if f != ".lock"]
     listed = rows(db, "SELECT sum(size_bytes), min(created_at), max(created_at) FROM snapshots()")[0]
-    assert shop[1:8] == (str(repo_dir(tmp_path)), "unlocked", None, 2, 3, sum(os.path.getsize(f) for f in files), listed[0])
+    assert shop[1:8] == (str(repo_dir(tmp_path)), "unlocked", "unlocked", 2, 3, sum(os.path.getsize(f) for f in files), listed[0])
     assert (shop[8], shop[10]) == ("d1", "d2") and shop[9] == listed[1] and shop[11] == listed[2]
     assert shop[12] == ["sales.returns"] and shop[13] == ["2"]
     assert oth[2:6] == ("table", "main.t", 1, 1) and oth[8] == oth[10] == "o1" and oth[12] == []
@@ -389,6 +389,7 @@ def test_incremental_database_with_renamed_tables(renames):
     with open(os.path.join(con.execute("SELECT path FROM snapshots() WHERE snapshot_id = 'v2'").fetchall()[0][0], "metadata.json")) as f:
         entry = next(t for t in json.load(f)["tables"] if t["table"] == "orders_2024")
     assert entry["status"] == "renamed" and entry["renamed_from"] == "main.orders"
+    assert rows(con, "SELECT renamed_from FROM snapshot_tables('v2') WHERE table_name = 'orders_2024'") == [("main.orders",)]
     assert rows(con, "SELECT snapshot_id, table_name, status FROM snapshot_history('orders_2024')") == [("v2", "orders_2024", "renamed"), ("v1", "orders", "stored")]
     assert rows(con, "SELECT count(*), sum(v) FROM 'orders_2024@v2'") == rows(con, "SELECT count(*), sum(v) FROM orders_2024")
     # the next snapshot simply continues the renamed table's chain

@@ -98,7 +98,8 @@ pub struct Description {
     pub path: String,
     /// `database`, `schema`, `table`, or `unlocked`.
     pub granularity: String,
-    pub scope: Option<String>,
+    /// The locked scope, or `unlocked`.
+    pub scope: String,
     pub snapshot_count: u64,
     /// Distinct tables over all snapshots.
     pub table_count: u64,
@@ -171,11 +172,12 @@ pub fn describe(ctx: &Ctx) -> Result<Vec<Description>> {
             .filter(|(_, deleted)| *deleted)
             .map(|((_, schema, table), _)| format!("{schema}.{table}"))
             .collect();
+        let (granularity, scope) = config::shown(locked.as_ref());
         out.push(Description {
             project,
             path: repo.dir.display().to_string(),
-            granularity: locked.as_ref().map(|l| l.granularity.name().to_string()).unwrap_or_else(|| "unlocked".into()),
-            scope: locked.as_ref().map(|l| scope_text(&l.scope)),
+            granularity,
+            scope,
             snapshot_count: manifests.len() as u64,
             table_count: tables.len() as u64,
             bytes_stored: stored,

@@ -52,7 +52,7 @@ impl TableFn for SnapshotDescribe {
                     Val::Str(d.project),
                     Val::Str(d.path),
                     Val::Str(d.granularity),
-                    d.scope.map(Val::Str).unwrap_or(Val::Null),
+                    Val::Str(d.scope),
                     Val::I64(d.snapshot_count as i64),
                     Val::I64(d.table_count as i64),
                     Val::I64(d.bytes_stored as i64),

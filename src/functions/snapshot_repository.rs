@@ -1,6 +1,6 @@
 //! `snapshot_repository(granularity :=, scope :=, exclude :=)`: with `granularity`, locks the
 //! current repository to that granularity and scope (once; see `engine::govern`); without,
-//! shows its settings. One row: `project, path, granularity ('unlocked' when none), scope,
+//! shows its settings. One row: `project, path, granularity, scope` (both 'unlocked' when none),
 //! locked_at, locked_by, format_version`.
 
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::functions::common::{scope_arg, settings, with_ctx, with_ctx_light};
 use crate::host::session::Host;
 use crate::host::table_fn::{Arg, BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
-use crate::repo::config::{scope_text, Granularity};
+use crate::repo::config::{shown, Granularity};
 use crate::repo::manifest::parse_timestamp;
 
 pub struct SnapshotRepository;
@@ -25,11 +25,12 @@ pub struct Bind {
 pub fn info_row(info: &RepositoryInfo) -> Vec<Val> {
     let text = |s: Option<String>| s.map(Val::Str).unwrap_or(Val::Null);
     let c = info.config.as_ref();
+    let (granularity, scope) = shown(c);
     vec![
         Val::Str(info.project.clone()),
         Val::Str(info.path.clone()),
-        Val::Str(c.map(|c| c.granularity.name().to_string()).unwrap_or_else(|| "unlocked".into())),
-        text(c.map(|c| scope_text(&c.scope))),
+        Val::Str(granularity),
+        Val::Str(scope),
         c.and_then(|c| parse_timestamp(&c.locked_at)).map(|t| Val::TimestampTz(govern::to_second(t))).unwrap_or(Val::Null),
         text(c.map(|c| c.locked_by.clone())),
         c.map(|c| Val::I64(c.format_version as i64)).unwrap_or(Val::Null),

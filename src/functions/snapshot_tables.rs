@@ -27,7 +27,7 @@ impl TableFn for SnapshotTables {
 
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
         let snapshot = snapshot_arg(args.positional(0), "the snapshot", Accepts { all: true, live: false })?;
-        let schema = Schema::Simple(table_columns(&[("columns", ColType::NameTypeList), ("primary_key", ColType::VarcharList), ("schema_version", ColType::BigInt)]));
+        let schema = Schema::Simple(table_columns(&[("columns", ColType::NameTypeList), ("primary_key", ColType::VarcharList), ("schema_version", ColType::BigInt), ("renamed_from", ColType::Varchar)]));
         Ok((Bind { settings: settings(args), snapshot }, schema))
     }
 
@@ -41,10 +41,11 @@ impl TableFn for SnapshotTables {
             for t in &m.tables {
                 let columns = Val::NameTypeList(t.schema.columns.iter().map(|c| (c.name.clone(), c.ty.clone())).collect());
                 let version = t.schema_version.map(|v| Val::I64(v as i64)).unwrap_or(Val::Null);
-                rows.push(table_row(&m, t, vec![columns, Val::StrList(t.schema.primary_key.clone()), version]));
+                let renamed_from = t.renamed_from.clone().map(Val::Str).unwrap_or(Val::Null);
+                rows.push(table_row(&m, t, vec![columns, Val::StrList(t.schema.primary_key.clone()), version, renamed_from]));
             }
             for d in &m.deleted_in_source {
-                rows.push(deleted_row(&m, d, vec![Val::Null, Val::Null, Val::Null]));
+                rows.push(deleted_row(&m, d, vec![Val::Null, Val::Null, Val::Null, Val::Null]));
             }
         }
         Ok(Produce::Rows(rows))

@@ -90,6 +90,15 @@ impl RepositoryConfig {
     }
 }
 
+/// A repository's granularity and scope as listings show them: both `unlocked` when it has no
+/// lock.
+pub fn shown(config: Option<&RepositoryConfig>) -> (String, String) {
+    match config {
+        Some(c) => (c.granularity.name().to_string(), scope_text(&c.scope)),
+        None => ("unlocked".to_string(), "unlocked".to_string()),
+    }
+}
+
 /// How a scope reads in messages and listings: `*`, `s.*`, `a, b`, the patterns; with
 /// `exclude` after it.
 pub fn scope_text(scope: &Scope) -> String {
