@@ -46,11 +46,20 @@ pub struct CreateRequest {
 /// The share of a gone table's blocks a new table must hold to be taken for it renamed.
 const RENAME_SHARE: f64 = 0.5;
 
+/// A stored table's name as `renamed_from` records it: `schema.table`, with its database
+/// when that is not the current one.
+fn recorded_name(e: &TableEntry, database: &str) -> String {
+    let name = format!("{}.{}", catalog::display_part(&e.bucket), catalog::display_part(&e.table));
+    if e.catalog == database {
+        name
+    } else {
+        format!("{}.{name}", catalog::display_part(&e.catalog))
+    }
+}
+
 /// Whether renamed table `t` was `e` before.
 fn renamed_is(t: &TableEntry, e: &TableEntry, database: &str) -> bool {
-    let name = format!("{}.{}", catalog::display_part(&e.bucket), catalog::display_part(&e.table));
-    let full = if e.catalog == database { name } else { format!("{}.{name}", catalog::display_part(&e.catalog)) };
-    t.renamed_from.as_deref() == Some(full.as_str())
+    t.renamed_from.as_deref() == Some(recorded_name(e, database).as_str())
 }
 
 /// Which live tables a scope covers, and the scope recorded for it.
@@ -421,8 +430,7 @@ fn copy_tables(ctx: &Ctx, plan: &Plan, targets: &[TableRef]) -> Result<Vec<(Tabl
                 });
                 if let Some(i) = found {
                     let e = gone.remove(i);
-                    let name = format!("{}.{}", catalog::display_part(&e.bucket), catalog::display_part(&e.table));
-                    renamed_from = Some(if e.catalog == ctx.database { name } else { format!("{}.{name}", catalog::display_part(&e.catalog)) });
+                    renamed_from = Some(recorded_name(e, &ctx.database));
                     schema_version = e.schema_version.unwrap_or(1);
                     prior = Some(Prior { manifest: p, entry: e });
                 }

@@ -104,6 +104,15 @@ fn snapshot_side(ctx: &Ctx, snapshot: &SnapshotArg, table: &str) -> Result<Optio
     }))
 }
 
+/// A side of a diff: the live table, or the version at a snapshot or time (None when the table
+/// was gone then).
+fn side_at(ctx: &Ctx, at: &SnapshotArg, table: &str) -> Result<Option<Side>> {
+    match at {
+        SnapshotArg::Live => live_side(ctx, table).map(Some),
+        other => snapshot_side(ctx, other, table),
+    }
+}
+
 /// The side of a table that was gone: no rows, the other side's columns.
 fn empty_like(other: &Side) -> Side {
     Side {
@@ -169,10 +178,7 @@ fn restrict_to_touched(before: &mut Side, after: &mut Side) {
 /// order, dropped ones last: `change, column_name, old_name, old_type, new_type,
 /// from_schema_version, to_schema_version`.
 pub fn schema_changes_sql(ctx: &Ctx, from: &SnapshotArg, to: &SnapshotArg, table: &str) -> Result<String> {
-    let side = |s: &SnapshotArg| match s {
-        SnapshotArg::Live => live_side(ctx, table).map(Some),
-        other => snapshot_side(ctx, other, table),
-    };
+    let side = |s: &SnapshotArg| side_at(ctx, s, table);
     let (before, after) = (side(from)?, side(to)?);
     let no_columns: Vec<Column> = Vec::new();
     let old = before.as_ref().map(|s| &s.columns).unwrap_or(&no_columns);
@@ -233,10 +239,7 @@ pub fn schema_changes_sql(ctx: &Ctx, from: &SnapshotArg, to: &SnapshotArg, table
 /// `change`, the key columns, `changed_columns` and before/after values; without one, the
 /// deleted and inserted rows as multisets.
 pub fn diff_sql(ctx: &Ctx, from: &SnapshotArg, to: &SnapshotArg, table: &str) -> Result<String> {
-    let side = |s: &SnapshotArg| match s {
-        SnapshotArg::Live => live_side(ctx, table).map(Some),
-        other => snapshot_side(ctx, other, table),
-    };
+    let side = |s: &SnapshotArg| side_at(ctx, s, table);
     // a side where the table was gone (deleted in the source by then) has no rows
     let (mut before, mut after) = match (side(from)?, side(to)?) {
         (Some(b), Some(a)) => (b, a),
