@@ -97,6 +97,7 @@ bench: release venv
 	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) $(PY) bench/read.py
 	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) $(PY) bench/incremental.py
 	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) $(PY) bench/suite.py
+	SNAPSHOT_EXTENSION=$(abspath $(RELEASE_EXT)) $(PY) bench/schedule.py
 	$(MAKE) bench-s3
 	$(PY) bench/report.py
 

@@ -3,7 +3,7 @@
 //!
 //! This file is the entrypoint only: it opens the extension's connections, registers the
 //! settings, functions and the `'t@id'` replacement scan, and hands the instance to the
-//! watchdog.
+//! scheduler and the watchdog.
 
 pub mod engine;
 pub mod error;
@@ -36,6 +36,7 @@ unsafe fn init(db: ffi::duckdb_database) -> Result<()> {
         );
         writable_database_file(&admin)?
     };
+    host::scheduler::start(&host)?;
     host::watchdog::watch(host, file)
 }
 

@@ -19,8 +19,9 @@ use crate::repo::publish::{sync_file, write_atomic};
 pub const KIND_MANUAL: &str = "manual";
 pub const KIND_PRE_RESTORE: &str = "pre_restore";
 pub const KIND_PRE_DROP: &str = "pre_drop";
+pub const KIND_SCHEDULED: &str = "scheduled";
 /// Every snapshot type.
-pub const KINDS: [&str; 3] = [KIND_MANUAL, KIND_PRE_RESTORE, KIND_PRE_DROP];
+pub const KINDS: [&str; 4] = [KIND_MANUAL, KIND_PRE_RESTORE, KIND_PRE_DROP, KIND_SCHEDULED];
 
 #[derive(Debug, Clone, Default)]
 pub struct CreateRequest {
@@ -41,6 +42,8 @@ pub struct CreateRequest {
     pub default_scope: bool,
     /// Store only these columns of each table (`columns :=`); None: all.
     pub columns: Option<Vec<String>>,
+    /// The schedule taking it: generated ids start with its name, and the manifest names it.
+    pub schedule: Option<String>,
 }
 
 /// The share of a gone table's blocks a new table must hold to be taken for it renamed.
@@ -167,6 +170,52 @@ pub fn create(ctx: &Ctx, req: &CreateRequest) -> Result<Manifest> {
     create_locked(ctx, req, &targets, scope)
 }
 
+/// Creates a snapshot holding the repository's writer lock only to publish it (what a
+/// scheduled snapshot does, so it never keeps a user's snapshot_create waiting for the
+/// length of a copy). The tables are written first; under the lock, every file of an earlier
+/// snapshot the new one builds on is checked to still be there, and if a prune or drop took
+/// one meanwhile, the snapshot is written again under the lock. A bucket repository writes
+/// under the lock throughout (its uploads run while the tables are written).
+pub fn create_publish_locked(ctx: &Ctx, req: &CreateRequest) -> Result<Manifest> {
+    let (targets, scope) = resolve_targets(ctx, &req.scope)?;
+    let scope = recorded_scope(ctx, &targets, scope);
+    ensure_repo_dir(ctx)?;
+    if ctx.repo.is_remote() {
+        let _lock = ctx.lock()?;
+        if let Some(l) = crate::repo::config::load(&ctx.repo)? {
+            l.admits(&scope, &ctx.repo.dir.display().to_string())?;
+        }
+        return create_locked(ctx, req, &targets, scope);
+    }
+    let now = now_micros();
+    let id = choose_id(ctx, req, now)?;
+    let staging = ctx.repo.stage(&id, now)?;
+    let (m, obsolete) = match write_snapshot(ctx, req, &targets, &id, &staging.dir, now, scope.clone()) {
+        Ok(written) => written,
+        Err(e) => {
+            ctx.repo.discard(staging);
+            return Err(e);
+        }
+    };
+    let _lock = ctx.lock()?;
+    if let Some(l) = crate::repo::config::load(&ctx.repo)? {
+        if let Err(e) = l.admits(&scope, &ctx.repo.dir.display().to_string()) {
+            ctx.repo.discard(staging);
+            return Err(e);
+        }
+    }
+    let builds_on_present = m.tables.iter().flat_map(|t| t.referenced_files(&id)).filter(|f| f.snapshot != id).all(|f| ctx.repo.has_file(&f.snapshot, &f.file));
+    if !builds_on_present || ctx.repo.folder_exists(&id)? {
+        ctx.repo.discard(staging);
+        return create_locked(ctx, req, &targets, scope);
+    }
+    ctx.repo.publish(staging, &id)?;
+    for f in obsolete {
+        ctx.repo.remove_file(&f.snapshot, &f.file);
+    }
+    Ok(m)
+}
+
 /// The scope as a snapshot records it: named tables listed (sorted), so two snapshots of the
 /// same tables chain.
 pub fn recorded_scope(ctx: &Ctx, targets: &[TableRef], mut scope: Scope) -> Scope {
@@ -211,7 +260,8 @@ fn choose_id(ctx: &Ctx, req: &CreateRequest, now: i64) -> Result<String> {
         }
         return Ok(id.clone());
     }
-    let base = format!("{}_{}", req.id_prefix, id_stamp(now));
+    let prefix = req.schedule.as_deref().unwrap_or(req.id_prefix);
+    let base = format!("{prefix}_{}", id_stamp(now));
     if !ctx.repo.folder_exists(&base)? {
         return Ok(base);
     }
@@ -351,6 +401,7 @@ fn write_snapshot(
         objects,
         parent_id: lineage,
         deleted_in_source,
+        schedule: req.schedule.clone(),
     };
     write_atomic(&dir.join(METADATA_FILE), &manifest.to_json())?;
     Ok((manifest, obsolete))

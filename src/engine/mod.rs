@@ -14,6 +14,7 @@ pub mod objects;
 pub mod point;
 pub mod prune;
 pub mod restore;
+pub mod schedule;
 pub mod scope;
 pub mod survivors;
 pub mod sql;

@@ -22,6 +22,8 @@ pub struct Policy {
     pub older_than: Option<i64>,
     /// Only snapshots of this type are considered.
     pub kind: Option<String>,
+    /// Only snapshots this schedule took are considered.
+    pub schedule: Option<String>,
     pub dry_run: bool,
 }
 
@@ -137,10 +139,16 @@ pub fn decide(mut candidates: Vec<Candidate>, policy: &Policy) -> Result<Vec<Dec
 pub fn prune(ctx: &Ctx, policy: &Policy) -> Result<Vec<Decision>> {
     crate::engine::create::ensure_repo_dir(ctx)?;
     let _lock = ctx.lock()?;
+    prune_locked(ctx, policy)
+}
+
+/// `prune` for a caller that holds the writer lock.
+pub fn prune_locked(ctx: &Ctx, policy: &Policy) -> Result<Vec<Decision>> {
     let manifests = crate::repo::list::manifests(&ctx.repo)?;
     let candidates = manifests
         .iter()
         .filter(|m| policy.kind.as_deref().is_none_or(|k| m.kind == k))
+        .filter(|m| policy.schedule.is_none() || m.schedule == policy.schedule)
         .map(|m| Candidate {
             id: m.snapshot_id.clone(),
             created_at: m.created_at_micros(),

@@ -61,6 +61,8 @@ pub fn with_ctx_light<T>(host: &Arc<Host>, settings: &Settings, f: impl FnOnce(&
     let admin = host.admin()?;
     let settings = Settings { default_database: Some(host.default_database.clone()), ..settings.clone() };
     let ctx = Ctx::new(&admin, &settings)?;
+    // the schedules of every repository this process uses run while it has the database open
+    crate::host::scheduler::note_repository(host, &settings);
     f(&ctx)
 }
 

@@ -19,11 +19,14 @@ pub mod snapshot_mount;
 pub mod snapshot_pin;
 pub mod snapshot_prune;
 pub mod snapshot_restore;
+pub mod snapshot_schedule;
+pub mod snapshot_schedules;
 pub mod snapshot_describe;
 pub mod snapshot_repository;
 pub mod snapshot_settings;
 pub mod snapshot_tables;
 pub mod snapshot_undrop;
+pub mod snapshot_unschedule;
 pub mod snapshot_verify;
 pub mod snapshots;
 
@@ -59,6 +62,9 @@ pub fn register_all(conn: ffi::duckdb_connection, host: &Arc<Host>) -> Result<()
     register::<snapshot_settings::SnapshotSettings>(conn, host, "snapshot_settings")?;
     register::<snapshot_repository::SnapshotRepository>(conn, host, "snapshot_repository")?;
     register::<snapshot_describe::SnapshotDescribe>(conn, host, "snapshot_describe")?;
+    register::<snapshot_schedule::SnapshotSchedule>(conn, host, "snapshot_schedule")?;
+    register::<snapshot_schedules::SnapshotSchedules>(conn, host, "snapshot_schedules")?;
+    register::<snapshot_unschedule::SnapshotUnschedule>(conn, host, "snapshot_unschedule")?;
     crate::host::scalar::register::<keep::Keep>(conn, host)?;
     crate::host::scalar::register::<at_read::ScanSql>(conn, host)?;
     Ok(())

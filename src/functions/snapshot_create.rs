@@ -93,6 +93,7 @@ impl TableFn for SnapshotCreate {
                 Some(c) if c.is_empty() => return Err(Error::Input("columns := is empty; name the columns to keep, or leave it out for all".into())),
                 other => other,
             },
+            schedule: None,
         };
         if let Some(id) = &req.id {
             crate::repo::layout::validate_id(id)?;

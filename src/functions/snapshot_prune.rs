@@ -96,6 +96,7 @@ impl TableFn for SnapshotPrune {
                 other => other,
             },
             dry_run: args.named("dry_run").opt_bool("dry_run")?.unwrap_or(false),
+            schedule: None,
         };
         let schema = Schema::Simple(vec![
             ("snapshot_id", ColType::Varchar),

@@ -22,6 +22,7 @@ pub enum ColType {
     UBigInt,
     Boolean,
     TimestampTz,
+    Interval,
     VarcharList,
     /// STRUCT(name VARCHAR, type VARCHAR)[]
     NameTypeList,
@@ -36,6 +37,7 @@ pub enum Val {
     U64(u64),
     Bool(bool),
     TimestampTz(i64),
+    Interval { months: i32, days: i32, micros: i64 },
     StrList(Vec<String>),
     NameTypeList(Vec<(String, String)>),
 }
@@ -374,6 +376,7 @@ unsafe fn simple_type(k: ColType) -> ffi::duckdb_logical_type {
         ColType::UBigInt => ffi::duckdb_create_logical_type(ffi::DUCKDB_TYPE_DUCKDB_TYPE_UBIGINT),
         ColType::Boolean => ffi::duckdb_create_logical_type(ffi::DUCKDB_TYPE_DUCKDB_TYPE_BOOLEAN),
         ColType::TimestampTz => ffi::duckdb_create_logical_type(ffi::DUCKDB_TYPE_DUCKDB_TYPE_TIMESTAMP_TZ),
+        ColType::Interval => ffi::duckdb_create_logical_type(ffi::DUCKDB_TYPE_DUCKDB_TYPE_INTERVAL),
         ColType::VarcharList => {
             let mut v = ffi::duckdb_create_logical_type(ffi::DUCKDB_TYPE_DUCKDB_TYPE_VARCHAR);
             let l = ffi::duckdb_create_list_type(v);
@@ -568,6 +571,10 @@ unsafe fn write_val(vector: ffi::duckdb_vector, kind: ColType, row: usize, v: &V
         (ColType::Varchar, Val::Str(s)) => put_str(vector, row, s),
         (ColType::BigInt, Val::I64(x)) | (ColType::TimestampTz, Val::TimestampTz(x)) => {
             *(ffi::duckdb_vector_get_data(vector) as *mut i64).add(row) = *x
+        }
+        (ColType::Interval, Val::Interval { months, days, micros }) => {
+            *(ffi::duckdb_vector_get_data(vector) as *mut ffi::duckdb_interval).add(row) =
+                ffi::duckdb_interval { months: *months, days: *days, micros: *micros }
         }
         (ColType::UBigInt, Val::U64(x)) => *(ffi::duckdb_vector_get_data(vector) as *mut u64).add(row) = *x,
         (ColType::Boolean, Val::Bool(b)) => *(ffi::duckdb_vector_get_data(vector) as *mut bool).add(row) = *b,

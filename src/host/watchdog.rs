@@ -137,6 +137,8 @@ fn user_has_left(w: &Watched) -> bool {
 }
 
 fn release(mut w: Watched) {
+    // a scheduled snapshot running on this instance ends first (interrupted)
+    crate::host::scheduler::stop(&w.host);
     // the prepared statement holds the connection's client context: destroy it first
     w.poll.take();
     let handover = match w.watch.as_mut().map(FileWatch::begin_release) {

@@ -46,8 +46,8 @@ pub fn validate_id(id: &str) -> Result<()> {
     if id.starts_with('.') {
         return bad("it starts with '.'");
     }
-    if id == crate::repo::config::CONFIG_FILE {
-        return bad("it is the name of the repository's settings file");
+    if id == crate::repo::config::CONFIG_FILE || id == crate::repo::schedule::SCHEDULES_FILE {
+        return bad("it is the name of one of the repository's own files");
     }
     Ok(())
 }

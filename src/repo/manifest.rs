@@ -44,6 +44,9 @@ pub struct Manifest {
     /// Tables the parent had in this scope that no longer existed when this one was taken.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deleted_in_source: Vec<DeletedTable>,
+    /// The schedule that took it (type `scheduled`); its retention applies to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
 }
 
 /// A table of the parent's scope that was gone when the snapshot was taken.
@@ -502,6 +505,7 @@ mod tests {
             objects: vec![],
             parent_id: None,
             deleted_in_source: vec![],
+            schedule: None,
         }
     }
 

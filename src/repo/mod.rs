@@ -14,4 +14,5 @@ pub mod publish;
 pub mod remote;
 pub mod retire;
 pub mod runtime;
+pub mod schedule;
 pub mod store;

@@ -1047,6 +1047,31 @@ impl Repo {
         }
     }
 
+    /// Whether a file of a snapshot folder (published or retired) is there (local only: a
+    /// bucket answers true, its writers hold the lock throughout).
+    pub fn has_file(&self, snapshot: &str, file: &str) -> bool {
+        match &self.remote {
+            None => self.snapshot_dir(snapshot).join(file).is_file(),
+            Some(_) => true,
+        }
+    }
+
+    /// Writes or replaces a file at the top of the repository (temp file, fsync, rename; a
+    /// bucket: one PUT). The caller holds the writer lock.
+    pub fn replace_top(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let _changed = self.changed();
+        match &self.remote {
+            None => {
+                self.ensure()?;
+                crate::repo::publish::write_atomic(&self.dir.join(name), bytes)
+            }
+            Some(r) => {
+                crate::repo::lock::ensure_held(&self.dir)?;
+                r.remote.put(name, bytes.to_vec(), false).map(|_| ())
+            }
+        }
+    }
+
     /// Marks a folder that holds files other snapshots read, without being a snapshot
     /// itself, as retired (what a drop leaves), so gc keeps it exactly while it is read.
     pub fn mark_retired(&self, id: &str, manifest: &[u8]) -> Result<()> {
