@@ -153,6 +153,40 @@ def test_big_changes_fall_back_to_blocks_or_a_full_copy(db, tmp_path):
     assert same_in_order(db, "d") and same_in_order(db, "c", live=rows(db, "FROM read_snapshot('c', 't')"))
 
 
+@pytest.mark.parametrize("parent_indexed", [True, False])
+def test_a_rewritten_table_is_copied_at_once_and_the_chain_goes_on(db, tmp_path, parent_indexed):
+    # 300,000 rows = 147 blocks: big enough for the sample (16 blocks) that spots a rewrite
+    db.execute(TABLE.format(n=300_000))
+    db.execute("CALL snapshot_create('t', id := 'a')")  # a first full copy: no fingerprint index
+    if parent_indexed:
+        db.execute("CALL snapshot_create('t', id := 'b')")  # unchanged: stores a's index and sketch
+        assert layers(tmp_path, "b") == [("a", "base")]
+    parent = "b" if parent_indexed else "a"
+    db.execute("UPDATE t SET v = v + 1, s = s || '!'")  # every row
+    out = rows(db, "SELECT status, parent_id, rows_added, rows_removed FROM snapshot_create('t', id := 'c')")
+    assert out == [("stored", parent, 300_000, 300_000)]
+    # a full copy, without fingerprinting the table first (no index: the next one computes it)
+    assert layers(tmp_path, "c") == [("c", "base")]
+    assert sorted(os.listdir(tmp_path / "snaps" / "db" / "c")) == ["main.t.parquet", "metadata.json"]
+    assert same_in_order(db, "c")
+    # the parent's sketch served only the newest version
+    if parent_indexed:
+        assert not (tmp_path / "snaps" / "db" / "a" / "main.t.sketch").exists()
+    # the chain goes on: 1% changed is a delta on top of c, unchanged references it
+    db.execute("UPDATE t SET v = -v WHERE hash(id) % 100 = 0")
+    changed = rows(db, "SELECT count(*) FROM t WHERE v < 0")[0][0]
+    assert table_info(db, rows(db, "SELECT snapshot_id FROM snapshot_create('t', id := 'd')")[0][0])[:4] == ("stored", "c", changed, changed)
+    assert layers(tmp_path, "d") == [("c", "base"), ("d", "delta")]
+    assert same_in_order(db, "d")
+    # scattered 1% again, now against an indexed parent: the sample must not take it for a rewrite
+    db.execute("UPDATE t SET v = v + 1000000 WHERE hash(id + 1) % 100 = 0")
+    db.execute("CALL snapshot_create('t', id := 'e')")
+    assert layers(tmp_path, "e") == [("c", "base"), ("d", "delta"), ("e", "delta")]
+    assert same_in_order(db, "e") and same_in_order(db, "c", live=rows(db, "FROM read_snapshot('c', 't')"))
+    assert rows(db, "SELECT status FROM snapshot_create('t', id := 'f')") == [("unchanged",)]
+    assert rows(db, "SELECT count(*) FROM snapshot_verify('*') WHERE status <> 'ok'") == [(0,)]
+
+
 def test_incremental_false_forces_a_self_contained_copy(db, tmp_path):
     db.execute(TABLE.format(n=1000))
     db.execute("CALL snapshot_create('t', id := 'a')")

@@ -377,6 +377,25 @@ fn block_of(fp: &Fingerprint, b: usize) -> (u32, u64) {
     fp.blocks.get(b).copied().unwrap_or((0, 0))
 }
 
+/// `fp` with every block but `keep` emptied (count, sum and sketch cells zero), to compare
+/// with a scan of those blocks alone.
+pub fn restrict(fp: &Fingerprint, keep: &[u64]) -> Fingerprint {
+    let mut blocks = vec![(0, 0); fp.blocks.len()];
+    let mut sketch = fp.sketch.as_ref().map(|s| Sketch { cells: vec![[0; 2]; s.cells.len()] });
+    for &b in keep {
+        let b = b as usize;
+        if let Some(x) = fp.blocks.get(b) {
+            blocks[b] = *x;
+        }
+        if let (Some(to), Some(from)) = (sketch.as_mut(), fp.sketch.as_ref()) {
+            if let (Some(t), Some(f)) = (to.cells.get_mut(b * SKETCH_CELLS..(b + 1) * SKETCH_CELLS), from.cells.get(b * SKETCH_CELLS..(b + 1) * SKETCH_CELLS)) {
+                t.copy_from_slice(f);
+            }
+        }
+    }
+    Fingerprint { hash_id: fp.hash_id.clone(), rows: fp.rows, blocks, sketch }
+}
+
 /// Compares the live table (`cur`) with its parent version, block by block.
 pub fn compare(cur: &Scanned, parent: &Fingerprint) -> Changes {
     let n = cur.fp.blocks.len().max(parent.blocks.len());

@@ -82,16 +82,56 @@ fn write_fingerprint(dir: &Path, file: &str, fp: &Fingerprint) -> Result<String>
     Ok(name)
 }
 
+/// The parent version's stored fingerprint, when it has one computed by this DuckDB.
+fn stored_fingerprint(job: &Job, prior: &Prior) -> Option<Fingerprint> {
+    prior.entry.index.as_ref().and_then(|ix| fingerprint::load(job.repo, ix, job.hash_id))
+}
+
 /// Fingerprints the parent version: its stored index when it matches this DuckDB, else by
 /// reading its files (once per chain: the result is stored with the new version).
 fn parent_fingerprint(job: &Job, prior: &Prior) -> Result<(Fingerprint, bool)> {
-    if let Some(ix) = &prior.entry.index {
-        if let Some(fp) = fingerprint::load(job.repo, ix, job.hash_id) {
-            return Ok((fp, true));
-        }
+    if let Some(fp) = stored_fingerprint(job, prior) {
+        return Ok((fp, true));
     }
     let scanned = fingerprint::scan(job.db, &parent_pairs_sql(job, prior, None), job.hash_id)?;
     Ok((scanned.fp, false))
+}
+
+/// Blocks a sample compares: one in the middle of each sixteenth of the table.
+const SAMPLE_BLOCKS: u64 = 16;
+/// Tables of fewer blocks are compared whole at once (cheap enough).
+const SAMPLE_MIN_BLOCKS: u64 = 64;
+
+/// Whether a sample says the table was rewritten: nearly every sampled block changed beyond
+/// what locating rows can resolve, as when every row changed. Such a version ends as a full
+/// copy anyway (more than half its blocks stored whole), so it is written as one at once —
+/// without fingerprinting the whole table first, which would add a third to the copy. Costs
+/// two scans of 16 blocks; an unchanged or lightly changed table fails it at the first
+/// unchanged or resolvable block sampled.
+fn sample_says_rewritten(job: &Job, prior: &Prior, stored: Option<&Fingerprint>, max_rowid: Option<u64>) -> Result<bool> {
+    let live_blocks = max_rowid.map_or(0, |m| (m >> BLOCK_BITS) + 1);
+    let parent_blocks = match stored {
+        Some(fp) => fp.blocks.len() as u64,
+        None => prior.entry.row_count.div_ceil(1 << BLOCK_BITS),
+    };
+    let n = live_blocks.max(parent_blocks);
+    if n < SAMPLE_MIN_BLOCKS {
+        return Ok(false);
+    }
+    let sample: Vec<u64> = (0..SAMPLE_BLOCKS).map(|k| (2 * k + 1) * n / (2 * SAMPLE_BLOCKS)).collect();
+    let filter = |rowid: &str| -> String {
+        let ranges: Vec<String> =
+            sample.iter().map(|b| format!("{rowid} BETWEEN {} AND {}", b << BLOCK_BITS, ((b + 1) << BLOCK_BITS) - 1)).collect();
+        ranges.join(" OR ")
+    };
+    let live_from = format!("{} WHERE {}", job.table.sql(), filter("rowid"));
+    let live = fingerprint::scan(job.db, &fingerprint::pairs_sql(&job.def.columns, "rowid", &live_from, fingerprint::live_value), job.hash_id)?;
+    let parent = match stored {
+        Some(fp) => fingerprint::restrict(fp, &sample),
+        None => fingerprint::scan(job.db, &parent_pairs_sql(job, prior, Some(&filter("__snap_r"))), job.hash_id)?.fp,
+    };
+    let changes = fingerprint::compare(&live, &parent);
+    Ok(changes.whole_blocks.len() as u64 * 16 >= sample.len() as u64 * 15)
 }
 
 /// `pairs_sql` over the parent version's stored rows (those `filter` on `__snap_r` keeps),
@@ -146,7 +186,19 @@ pub fn write_table(job: &Job, prior: Option<Prior>) -> Result<Written> {
         return full_copy(job, dense, None, prior.map(|p| p.manifest.snapshot_id.clone()), count, parent_rows);
     };
 
-    let (parent, parent_stored) = parent_fingerprint(job, &prior)?;
+    let stored = stored_fingerprint(job, &prior);
+    if sample_says_rewritten(job, &prior, stored.as_ref(), max_rowid)? {
+        crate::engine::trace("sampled: rewritten", started);
+        let mut w = full_copy(job, dense, None, Some(prior.manifest.snapshot_id.clone()), count, prior.entry.row_count)?;
+        // the parent's sketch serves no later version: this one has no index to go with it
+        w.obsolete_sketch = prior.entry.index.as_ref().map(fingerprint::sketch_ref);
+        return Ok(w);
+    }
+    crate::engine::trace("sampled", started);
+    let (parent, parent_stored) = match stored {
+        Some(fp) => (fp, true),
+        None => parent_fingerprint(job, &prior)?,
+    };
     crate::engine::trace("parent fingerprint", started);
     let live = fingerprint::pairs_sql(&job.def.columns, "rowid", &t.sql(), fingerprint::live_value);
     let cur = fingerprint::scan(job.db, &live, job.hash_id)?;
