@@ -41,12 +41,20 @@ def test_unchanged_table_references_its_parent(db, tmp_path):
     full = rows(db, "SELECT bytes_written FROM snapshot_create('t', id := 's1')")[0][0]
     status, parent, added, removed, written, reused = rows(db, "SELECT status, parent_id, rows_added, rows_removed, bytes_written, bytes_reused FROM snapshot_create('t', id := 's2')")[0]
     assert (status, parent, added, removed, reused) == ("unchanged", "s1", 0, 0, full)
-    # no data written: only the fingerprint index and its sketch (the parent, a first full copy, had none)
-    assert sorted(os.listdir(tmp_path / "snaps" / "db" / "s2")) == ["main.t.idx", "main.t.sketch", "metadata.json"]
-    assert written == sum(os.path.getsize(tmp_path / "snaps" / "db" / "s2" / f) for f in ("main.t.idx", "main.t.sketch"))
+    # nothing committed since s1 (its source stamp): nothing read, nothing written
+    assert sorted(os.listdir(tmp_path / "snaps" / "db" / "s2")) == ["metadata.json"] and written == 0
     assert layers(tmp_path, "s2") == [("s1", "base")]
     assert same_in_order(db, "s2")
     assert rows(db, "SELECT parent_id, bytes_reused FROM snapshots() WHERE snapshot_id = 's2'") == [("s1", full)]
+    # a commit that changes nothing: fingerprinted, found unchanged; only the fingerprint index
+    # and its sketch are written (the parent, a first full copy, had none)
+    db.execute("UPDATE t SET v = v + 1 WHERE id = 1")
+    db.execute("UPDATE t SET v = v - 1 WHERE id = 1")
+    status, written = rows(db, "SELECT status, bytes_written FROM snapshot_create('t', id := 's3')")[0]
+    assert status == "unchanged"
+    assert sorted(os.listdir(tmp_path / "snaps" / "db" / "s3")) == ["main.t.idx", "main.t.sketch", "metadata.json"]
+    assert written == sum(os.path.getsize(tmp_path / "snaps" / "db" / "s3" / f) for f in ("main.t.idx", "main.t.sketch"))
+    assert layers(tmp_path, "s3") == [("s1", "base")] and same_in_order(db, "s3")
 
 
 def test_scattered_updates_store_only_the_changed_rows(db, tmp_path):
@@ -185,6 +193,55 @@ def test_a_rewritten_table_is_copied_at_once_and_the_chain_goes_on(db, tmp_path,
     assert same_in_order(db, "e") and same_in_order(db, "c", live=rows(db, "FROM read_snapshot('c', 't')"))
     assert rows(db, "SELECT status FROM snapshot_create('t', id := 'f')") == [("unchanged",)]
     assert rows(db, "SELECT count(*) FROM snapshot_verify('*') WHERE status <> 'ok'") == [(0,)]
+
+
+def test_source_stamp_never_hides_a_committed_change(db, tmp_path):
+    # a table whose database had no commit since its last version is taken as unchanged
+    # without reading it; every kind of commit in between must still be seen, however fast
+    db.execute(TABLE.format(n=5000))
+    db.execute("CALL snapshot_create('t', id := 'k0')")
+    other = db.cursor()  # another connection of the same database commits too
+    changes = [
+        "INSERT INTO t VALUES (-{k}, -1, 'x', 0)",
+        "UPDATE t SET v = v + 1 WHERE id = 17",
+        "DELETE FROM t WHERE id = {k}",
+        "UPDATE t SET s = 'changed {k}' WHERE id = 29",
+        "CHECKPOINT",
+        "ALTER TABLE t ALTER COLUMN d SET DEFAULT {k}",
+    ]
+    for k in range(60):
+        sql = changes[k % len(changes)].format(k=k + 100)
+        (other if k % 2 else db).execute(sql)
+        out = rows(db, f"SELECT status FROM snapshot_create('t', id := 'k{k + 1}')")[0][0]
+        assert same_in_order(db, f"k{k + 1}"), (k, sql)
+        if sql != "CHECKPOINT" and not sql.startswith("ALTER"):
+            assert out == "stored", (k, sql, out)
+        # right away again, nothing committed in between: unchanged, and nothing read or written
+        status, written = rows(db, f"SELECT status, bytes_written FROM snapshot_create('t', id := 'u{k + 1}')")[0]
+        assert (status, written) == ("unchanged", 0), (k, sql)
+        assert sorted(os.listdir(tmp_path / "snaps" / "db" / f"u{k + 1}")) == ["metadata.json"]
+    stamps = json.loads((tmp_path / "snaps" / "db" / "u60" / "metadata.json").read_text())["source_stamps"]
+    assert list(stamps) == ["db"]
+    assert rows(db, "SELECT count(*) FROM snapshot_verify('*') WHERE status <> 'ok'") == [(0,)]
+
+
+def test_source_stamp_follows_the_file_not_its_name(tmp_path, monkeypatch):
+    # a database opened by a relative name, then the working directory changes to a folder
+    # holding another file of that name: the stamp must not be taken from that file
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    monkeypatch.chdir(a)
+    con = connect("shop.duckdb", snapdir=str(tmp_path / "snaps"))
+    con.execute(TABLE.format(n=1000))
+    con.execute("CHECKPOINT")
+    (b / "shop.duckdb").write_bytes((a / "shop.duckdb").read_bytes())
+    con.execute("CALL snapshot_create('t', id := 's1')")
+    monkeypatch.chdir(b)
+    con.execute("UPDATE t SET v = 0 WHERE id = 3")
+    assert rows(con, "SELECT status FROM snapshot_create('t', id := 's2')") == [("stored",)]
+    assert rows(con, "SELECT v FROM read_snapshot('s2', 't') WHERE id = 3") == [(0,)]
+    con.close()
 
 
 def test_incremental_false_forces_a_self_contained_copy(db, tmp_path):

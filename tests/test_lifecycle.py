@@ -50,6 +50,29 @@ def test_lock_is_released_for_another_process_after_close(tmp_path):
     assert out.strip() == "2"
 
 
+def test_snapshots_keep_duckdbs_lock_on_the_file(tmp_path):
+    # a snapshot reads the file's headers (its source stamp) through DuckDB's own descriptor:
+    # opening and closing the file itself would drop DuckDB's POSIX lock on it
+    db = tmp_path / "k.db"
+    con = connect(str(db), snapdir=str(tmp_path / "s"))
+    con.execute("CREATE TABLE t AS SELECT range AS x FROM range(1000)")
+    con.execute("CALL snapshot_create('t', id := 'k1')")
+    con.execute("INSERT INTO t VALUES (-1)")
+    con.execute("CALL snapshot_create('t', id := 'k2')")
+    # the stamp path itself: nothing committed since k2
+    assert rows(con, "SELECT status FROM snapshot_create('t', id := 'k3')") == [("unchanged",)]
+    out = run_python(f"""
+        import duckdb
+        try:
+            duckdb.connect('{db}')
+            print('opened')
+        except duckdb.Error as e:
+            print('locked' if 'lock' in str(e).lower() else e)
+    """)
+    assert out.strip() == "locked"
+    con.close()
+
+
 def test_close_checkpoints_and_leaves_no_wal(tmp_path):
     db = tmp_path / "w.db"
     run_python(f"""

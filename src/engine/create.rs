@@ -291,10 +291,21 @@ fn write_snapshot(
     // lineage: the previous snapshot of the same scope (a table list: of the same tables)
     let parent = history.iter().find(|m| m.database == ctx.database && m.scope == scope && !(scope.kind == ScopeKind::Tables && scope.tables.is_empty())).cloned();
     let hash_id = crate::engine::fingerprint::hash_id(&duckdb_version);
+    let no_stamps = std::collections::BTreeMap::new();
     let plan = Plan { id, dir, history: &history, hash_id: &hash_id, incremental: req.incremental.unwrap_or(true),
         columns: req.columns.as_deref(),
         parent: parent.as_deref(),
+        source_stamps: &no_stamps,
     };
+    // the state of each database file before the read begins: a commit after this point
+    // makes a later stamp differ (so it is fingerprinted), never the other way round
+    let mut source_stamps = std::collections::BTreeMap::new();
+    for cat in targets.iter().map(|t| t.catalog.as_str()).collect::<std::collections::BTreeSet<_>>() {
+        if let Some(stamp) = catalog::database_path(db, cat)?.and_then(|p| crate::engine::source_stamp::stamp(&p)) {
+            source_stamps.insert(cat.to_string(), stamp);
+        }
+    }
+    let plan = Plan { source_stamps: &source_stamps, ..plan };
     let copied = crate::engine::sql::in_transaction(db, || {
         let tables = copy_tables(ctx, &plan, targets)?;
         // objects are read in the same transaction as the data
@@ -402,6 +413,7 @@ fn write_snapshot(
         parent_id: lineage,
         deleted_in_source,
         schedule: req.schedule.clone(),
+        source_stamps,
     };
     write_atomic(&dir.join(METADATA_FILE), &manifest.to_json())?;
     Ok((manifest, obsolete))
@@ -418,6 +430,8 @@ struct Plan<'a> {
     columns: Option<&'a [String]>,
     /// The previous snapshot of the same scope: its tables gone now may reappear renamed.
     parent: Option<&'a Manifest>,
+    /// Each database's file state before this snapshot's read began.
+    source_stamps: &'a std::collections::BTreeMap<String, String>,
 }
 
 /// Writes every table inside the caller's open transaction.
@@ -459,6 +473,10 @@ fn copy_tables(ctx: &Ctx, plan: &Plan, targets: &[TableRef]) -> Result<Vec<(Tabl
                 if p.entry.same_definition(&def.columns, &def.ddl) { parent } else { parent + 1 }
             }
         };
+        // nothing committed to its database since the prior version was read: unchanged
+        let source_unchanged = prior.as_ref().is_some_and(|p| {
+            plan.source_stamps.get(&t.catalog).is_some_and(|now| p.manifest.source_stamps.get(&t.catalog) == Some(now))
+        });
         let job = Job {
             db: ctx.db,
             repo: &ctx.repo,
@@ -469,6 +487,7 @@ fn copy_tables(ctx: &Ctx, plan: &Plan, targets: &[TableRef]) -> Result<Vec<(Tabl
             file: &file,
             hash_id: plan.hash_id,
             incremental: plan.incremental,
+            source_unchanged,
         };
         // a new table holding most of a gone table's content is that table renamed (the same
         // name in another schema is tried first): stored against it, and not counted as deleted

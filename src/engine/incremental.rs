@@ -56,6 +56,9 @@ pub struct Job<'a> {
     pub file: &'a str,
     pub hash_id: &'a str,
     pub incremental: bool,
+    /// The prior version was read under the same source stamp: no commit since, so the
+    /// table is unchanged without fingerprinting it.
+    pub source_unchanged: bool,
 }
 
 fn path_str(p: &Path) -> Result<String> {
@@ -186,6 +189,21 @@ pub fn write_table(job: &Job, prior: Option<Prior>) -> Result<Written> {
         return full_copy(job, dense, None, prior.map(|p| p.manifest.snapshot_id.clone()), count, parent_rows);
     };
 
+    let parent_layers = prior.entry.effective_layers(&prior.manifest.snapshot_id);
+    if job.source_unchanged && count == prior.entry.row_count {
+        crate::engine::trace("unchanged by source stamp", started);
+        return Ok(Written {
+            row_count: count,
+            layers: parent_layers,
+            own_files: Vec::new(),
+            index: prior.entry.index.clone(),
+            parent_id: Some(prior.manifest.snapshot_id.clone()),
+            status: TableStatus::Unchanged,
+            rows_added: 0,
+            rows_removed: 0,
+            obsolete_sketch: None,
+        });
+    }
     let stored = stored_fingerprint(job, &prior);
     if sample_says_rewritten(job, &prior, stored.as_ref(), max_rowid)? {
         crate::engine::trace("sampled: rewritten", started);
@@ -214,7 +232,6 @@ pub fn write_table(job: &Job, prior: Option<Prior>) -> Result<Written> {
     }
     changes.rows_added += changes.whole_rows_now;
     changes.rows_removed += changes.whole_rows_before;
-    let parent_layers = prior.entry.effective_layers(&prior.manifest.snapshot_id);
     let parent_id = Some(prior.manifest.snapshot_id.clone());
     let parent_sketch = prior.entry.index.as_ref().map(fingerprint::sketch_ref);
 

@@ -16,6 +16,7 @@ pub mod prune;
 pub mod restore;
 pub mod schedule;
 pub mod scope;
+pub mod source_stamp;
 pub mod survivors;
 pub mod sql;
 pub mod travel;

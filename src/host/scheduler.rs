@@ -23,22 +23,35 @@ use crate::repo::schedule::Schedule;
 const TICK: Duration = Duration::from_secs(1);
 /// How often a bucket repository's schedules are read again (a local one: every tick).
 const REMOTE_REFRESH: Duration = Duration::from_secs(30);
+/// How often the settings are read again and the repositories' locations worked out.
+const RESOLVE: Duration = Duration::from_secs(10);
 /// How long closing a database waits for a run it interrupted.
 const STOP_WAIT: Duration = Duration::from_secs(15);
 
 /// A repository the scheduler looks at for one instance.
 struct Known {
     settings: Settings,
+    /// Where the settings lead (resolved every `RESOLVE`).
+    repo: Option<crate::repo::layout::Repo>,
     schedules: Vec<Schedule>,
     read_at: Option<Instant>,
+    /// schedules.json as it was when read (local repositories).
+    file_state: Option<FileState>,
+}
+
+impl Known {
+    fn new(settings: Settings) -> Known {
+        Known { settings, repo: None, schedules: Vec::new(), read_at: None, file_state: None }
+    }
 }
 
 struct Watched {
     host: Weak<Host>,
     /// Repositories named by calls of this process, by (directory, project, search path).
     repos: Vec<Known>,
-    /// The repository the instance's global settings name, re-read every tick.
+    /// The repository the instance's global settings name.
     global: Option<Known>,
+    resolved_at: Option<Instant>,
 }
 
 /// The run in progress: which instance, and its connection (to interrupt it).
@@ -84,7 +97,7 @@ fn with_state<T>(f: impl FnOnce(&mut State) -> T) -> T {
 /// Starts looking after `host`'s schedules (at LOAD); overdue ones run right away.
 pub fn start(host: &Arc<Host>) -> crate::error::Result<()> {
     let spawn = with_state(|state| {
-        state.watched.push(Watched { host: Arc::downgrade(host), repos: Vec::new(), global: None });
+        state.watched.push(Watched { host: Arc::downgrade(host), repos: Vec::new(), global: None, resolved_at: None });
         state.woken = true;
         !std::mem::replace(&mut state.running, true)
     });
@@ -109,7 +122,7 @@ pub fn note_repository(host: &Arc<Host>, settings: &Settings) {
         }
         let mut settings = settings.clone();
         settings.timezone = None;
-        w.repos.push(Known { settings, schedules: Vec::new(), read_at: None });
+        w.repos.push(Known::new(settings));
         true
     });
     if added {
@@ -122,6 +135,7 @@ pub fn wake() {
     with_state(|state| {
         state.woken = true;
         for w in state.watched.iter_mut() {
+            w.resolved_at = None;
             for r in w.repos.iter_mut().chain(w.global.iter_mut()) {
                 r.read_at = None;
             }
@@ -198,63 +212,124 @@ fn run() {
     }
 }
 
-/// One look at one instance: refresh the schedules it knows, run what is due.
+/// One look at one instance: refresh what it knows of its repositories' schedules, run what
+/// is due. Cheap when nothing is: the settings and repository locations are resolved every
+/// `RESOLVE` (on a pooled connection), a local schedules.json is read again only when its size
+/// or modification time changed, a bucket's every `REMOTE_REFRESH`; the due check itself is
+/// arithmetic on the wall clock.
 fn tick(host: &Arc<Host>) {
-    let Ok(lease) = host.reader() else { return };
-    let conn = lease.conn();
     let me = Arc::as_ptr(host) as usize;
-    with_state(|state| state.job = Some(Job { host: me, conn: conn.raw() as usize }));
-    let global = global_settings(conn);
-    // the repositories to look at, with what is known of their schedules
-    let mut repos: Vec<(Settings, Option<(Instant, Vec<Schedule>)>)> = with_state(|state| {
-        let Some(w) = state.watched.iter_mut().find(|w| w.host.as_ptr() as usize == me) else { return Vec::new() };
-        if let Some(g) = &global {
-            if w.global.as_ref().is_none_or(|k| key(&k.settings) != key(g)) {
-                w.global = Some(Known { settings: g.clone(), schedules: Vec::new(), read_at: None });
+    let resolve = with_state(|state| {
+        state.watched.iter().find(|w| w.host.as_ptr() as usize == me).is_some_and(|w| w.resolved_at.is_none_or(|t| t.elapsed() >= RESOLVE))
+    });
+    if resolve {
+        let Ok(lease) = host.reader() else { return };
+        let conn = lease.conn();
+        with_state(|state| state.job = Some(Job { host: me, conn: conn.raw() as usize }));
+        let global = global_settings(conn);
+        let wanted: Vec<Settings> = with_state(|state| {
+            let Some(w) = state.watched.iter_mut().find(|w| w.host.as_ptr() as usize == me) else { return Vec::new() };
+            if let Some(g) = &global {
+                if w.global.as_ref().is_none_or(|k| key(&k.settings) != key(g)) {
+                    w.global = Some(Known::new(g.clone()));
+                }
+            }
+            w.resolved_at = Some(Instant::now());
+            w.global.iter().chain(w.repos.iter()).map(|k| k.settings.clone()).collect()
+        });
+        for settings in wanted {
+            let full = Settings { default_database: Some(host.default_database.clone()), ..settings.clone() };
+            if let Ok(ctx) = Ctx::new(conn, &full) {
+                update_known(me, &settings, |k| {
+                    if k.repo.as_ref().is_none_or(|r| r.dir != ctx.repo.dir) {
+                        k.repo = Some(ctx.repo.clone());
+                        k.file_state = None;
+                        k.read_at = None;
+                    }
+                });
             }
         }
+        drop(lease);
+        with_state(|state| state.job = Some(Job { host: me, conn: 0 }));
+    }
+    // what each repository holds now
+    let known: Vec<(Settings, crate::repo::layout::Repo, Option<FileState>, Option<Instant>)> = with_state(|state| {
+        let Some(w) = state.watched.iter().find(|w| w.host.as_ptr() as usize == me) else { return Vec::new() };
         let mut seen = Vec::new();
         w.global
             .iter()
             .chain(w.repos.iter())
-            .filter(|k| {
-                let fresh = !seen.contains(&key(&k.settings));
-                seen.push(key(&k.settings));
-                fresh
+            .filter_map(|k| {
+                let repo = k.repo.clone()?;
+                if seen.contains(&repo.dir) {
+                    return None;
+                }
+                seen.push(repo.dir.clone());
+                Some((k.settings.clone(), repo, k.file_state, k.read_at))
             })
-            .map(|k| (k.settings.clone(), k.read_at.map(|t| (t, k.schedules.clone()))))
             .collect()
     });
     let now = crate::engine::now_micros();
-    for (settings, known) in repos.iter_mut() {
-        let settings = Settings { default_database: Some(host.default_database.clone()), ..settings.clone() };
-        let remote = settings.directory.as_deref().is_some_and(|d| d.trim_start().starts_with("s3://"));
-        let schedules = match known {
-            Some((at, s)) if remote && at.elapsed() < REMOTE_REFRESH => s.clone(),
-            _ => {
-                let Ok(read) = Ctx::new(conn, &settings).and_then(|ctx| crate::engine::schedule::list(&ctx)) else { continue };
-                remember(me, &settings, &read);
-                read
-            }
+    let mut due: Vec<(Settings, Schedule)> = Vec::new();
+    for (settings, repo, seen_state, read_at) in known {
+        let state = file_state(&repo);
+        let stale = match (repo.is_remote(), read_at) {
+            (_, None) => true,
+            (true, Some(t)) => t.elapsed() >= REMOTE_REFRESH,
+            (false, Some(_)) => state != seen_state,
         };
-        let due: Vec<&Schedule> = schedules.iter().filter(|s| s.is_due(now)).collect();
-        if due.is_empty() {
+        if stale {
+            let Ok(read) = crate::repo::schedule::load(&repo) else { continue };
+            update_known(me, &settings, |k| {
+                k.schedules = read.schedules.clone();
+                k.read_at = Some(Instant::now());
+                k.file_state = state;
+            });
+        }
+        let schedules = with_state(|st| {
+            st.watched
+                .iter()
+                .find(|w| w.host.as_ptr() as usize == me)
+                .and_then(|w| w.global.iter().chain(w.repos.iter()).find(|k| key(&k.settings) == key(&settings)).map(|k| k.schedules.clone()))
+                .unwrap_or_default()
+        });
+        due.extend(schedules.into_iter().filter(|s| s.is_due(now)).map(|s| (settings.clone(), s)));
+    }
+    if due.is_empty() {
+        return;
+    }
+    let Ok(lease) = host.reader() else { return };
+    let conn = lease.conn();
+    with_state(|state| state.job = Some(Job { host: me, conn: conn.raw() as usize }));
+    let attached = crate::engine::catalog::databases(conn).unwrap_or_default();
+    for (settings, s) in due {
+        // a schedule of a database this instance does not have is another process's
+        if !attached.contains(&s.database) || is_stopping(me) {
             continue;
         }
-        let attached = crate::engine::catalog::databases(conn).unwrap_or_default();
-        for s in due {
-            // a schedule of a database this instance does not have is another process's
-            if !attached.contains(&s.database) || is_stopping(me) {
-                continue;
-            }
-            let run_settings = Settings { search_path: Some(crate::engine::sql::ident(&s.database)), ..settings.clone() };
-            let outcome = Ctx::new(conn, &run_settings).and_then(|ctx| run_due(&ctx, &s.name, now, &|| is_stopping(me)));
-            // whatever happened is in the repository now: read it again next time
-            forget(me, &settings);
-            trace_outcome(&s.name, outcome);
-        }
+        let run_settings = Settings {
+            default_database: Some(host.default_database.clone()),
+            search_path: Some(crate::engine::sql::ident(&s.database)),
+            ..settings.clone()
+        };
+        let outcome = Ctx::new(conn, &run_settings).and_then(|ctx| run_due(&ctx, &s.name, now, &|| is_stopping(me)));
+        // whatever happened is in the repository now: read it again next time
+        update_known(me, &settings, |k| k.read_at = None);
+        trace_outcome(&s.name, outcome);
     }
     drop(lease);
+}
+
+/// A local schedules.json's size and modification time (None: absent, or a bucket).
+type FileState = (u64, i64, i64);
+
+fn file_state(repo: &crate::repo::layout::Repo) -> Option<FileState> {
+    use std::os::unix::fs::MetadataExt;
+    if repo.is_remote() {
+        return None;
+    }
+    let m = std::fs::metadata(repo.dir.join(crate::repo::schedule::SCHEDULES_FILE)).ok()?;
+    Some((m.len(), m.mtime(), m.mtime_nsec()))
 }
 
 fn trace_outcome(name: &str, outcome: crate::error::Result<RunOutcome>) {
@@ -281,17 +356,6 @@ fn begin_job(host: usize) -> bool {
 fn end_job() {
     with_state(|state| state.job = None);
     WAKE.notify_all();
-}
-
-fn remember(host: usize, settings: &Settings, schedules: &[Schedule]) {
-    update_known(host, settings, |k| {
-        k.schedules = schedules.to_vec();
-        k.read_at = Some(Instant::now());
-    });
-}
-
-fn forget(host: usize, settings: &Settings) {
-    update_known(host, settings, |k| k.read_at = None);
 }
 
 fn update_known(host: usize, settings: &Settings, f: impl Fn(&mut Known)) {

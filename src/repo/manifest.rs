@@ -47,6 +47,10 @@ pub struct Manifest {
     /// The schedule that took it (type `scheduled`); its retention applies to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
+    /// Per database read: the state of its file just before the read began
+    /// (`engine::source_stamp`); a later snapshot under an equal stamp knows nothing changed.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub source_stamps: std::collections::BTreeMap<String, String>,
 }
 
 /// A table of the parent's scope that was gone when the snapshot was taken.
@@ -506,6 +510,7 @@ mod tests {
             parent_id: None,
             deleted_in_source: vec![],
             schedule: None,
+            source_stamps: Default::default(),
         }
     }
 
