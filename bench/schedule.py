@@ -129,7 +129,7 @@ def scheduled_every_minute(work):
     finally:
         p.stdin.close()
         p.wait(timeout=60)
-    run_cpu = statistics.median(per_run)
+    run_cpu = statistics.mean(per_run)  # an average share: the first run (fingerprints the table once) counts too
     idle_per_minute = idle_cpu / idle_real * 60
     return {"rows": SCHEDULE_ROWS, "runs": RUNS, "cpu_per_run_s": per_run, "idle_cpu_s": idle_cpu, "idle_real_s": idle_real,
             "statuses": statuses, "share": (run_cpu + idle_per_minute) / 60.0}
@@ -153,7 +153,7 @@ def main():
         if sched:
             v = "met" if sched["share"] <= 0.02 else "**missed**"
             lines.append(f"| scheduled snapshots every minute, {sched['rows']:,} rows, no changes: average share of one core | "
-                         f"{statistics.median(sched['cpu_per_run_s']):.2f} s CPU per run + {sched['idle_cpu_s'] / sched['idle_real_s'] * 60:.3f} s idle per minute = **{sched['share']:.1%}** | <= 2% | {v} |")
+                         f"{statistics.mean(sched['cpu_per_run_s']):.2f} s CPU per run (mean) + {sched['idle_cpu_s'] / sched['idle_real_s'] * 60:.3f} s idle per minute = **{sched['share']:.1%}** | <= 2% | {v} |")
         lines += ["", f"Every-row-changed: `UPDATE bench SET amount = amount + 1, flag = NOT flag` then `CHECKPOINT`, then",
                   f"`COPY` and `snapshot_create` of the table alternately, {REPS} repetitions, medians; the snapshot's table",
                   "status each time: " + ", ".join(sorted({str(tuple(s)) for r in changed for s in r["statuses"]})) + ".",

@@ -361,3 +361,22 @@ SELECT name, scope, every, retention, last_snapshot_id = (SELECT max(snapshot_id
     assert len(snaps) == 1 and re.fullmatch(r"hourly_\d{8}_\d{6}", snaps[0]["snapshot_id"]), snaps
     assert snaps[0]["type"] == "scheduled" and snaps[0]["row_count"] == 100
     assert sched == [{"name": "hourly", "scope": "main.t", "every": "01:00:00", "retention": "keep_last=5", "same": True, "last_error": None}]
+
+
+def test_readme_automatic_snapshots_block_runs_as_written(tmp_path):
+    """The README's "Automatic snapshots" SQL block, pasted into the shell over a database with
+    a main.orders table."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    text = open(os.path.join(root, "README.md")).read()
+    block = text.split("## Automatic snapshots", 1)[1].split("```sql\n", 1)[1].split("```", 1)[0]
+    from conftest import run_shell
+
+    rc, out, err = run_shell("CREATE TABLE orders AS SELECT range AS id FROM range(10);\n" + block, db=str(tmp_path / "shop.duckdb"), cwd=str(tmp_path))
+    assert rc == 0 and err == "", err
+    hourly, fifteen, listed, removed = out
+    assert hourly[0]["name"] == "hourly" and hourly[0]["scope"] == "*" and hourly[0]["retention"] == "keep_last=24, keep_daily=7"
+    assert fifteen[0]["every"] == "00:15:00" and fifteen[0]["scope"] == "main.orders"
+    assert [r["name"] for r in listed] == ["hourly", "orders_15min"]
+    assert removed[0]["name"] == "orders_15min"
+    stored = json.load(open(tmp_path / "snapshots" / "shop" / "schedules.json"))
+    assert [x["name"] for x in stored["schedules"]] == ["hourly"]

@@ -100,8 +100,11 @@ fn parent_fingerprint(job: &Job, prior: &Prior) -> Result<(Fingerprint, bool)> {
     Ok((scanned.fp, false))
 }
 
-/// Blocks a sample compares: one in the middle of each sixteenth of the table.
-const SAMPLE_BLOCKS: u64 = 16;
+/// A sample compares 16 blocks: four runs of four adjacent blocks, in the middle of each
+/// quarter of the table (runs, so that reading the parent's blocks from its files decodes
+/// four of its row groups, not sixteen).
+const SAMPLE_RUNS: u64 = 4;
+const SAMPLE_RUN_BLOCKS: u64 = 4;
 /// Tables of fewer blocks are compared whole at once (cheap enough).
 const SAMPLE_MIN_BLOCKS: u64 = 64;
 
@@ -109,8 +112,7 @@ const SAMPLE_MIN_BLOCKS: u64 = 64;
 /// what locating rows can resolve, as when every row changed. Such a version ends as a full
 /// copy anyway (more than half its blocks stored whole), so it is written as one at once —
 /// without fingerprinting the whole table first, which would add a third to the copy. Costs
-/// two scans of 16 blocks; an unchanged or lightly changed table fails it at the first
-/// unchanged or resolvable block sampled.
+/// two scans of 16 blocks; an unchanged or lightly changed table fails it.
 fn sample_says_rewritten(job: &Job, prior: &Prior, stored: Option<&Fingerprint>, max_rowid: Option<u64>) -> Result<bool> {
     let live_blocks = max_rowid.map_or(0, |m| (m >> BLOCK_BITS) + 1);
     let parent_blocks = match stored {
@@ -121,10 +123,13 @@ fn sample_says_rewritten(job: &Job, prior: &Prior, stored: Option<&Fingerprint>,
     if n < SAMPLE_MIN_BLOCKS {
         return Ok(false);
     }
-    let sample: Vec<u64> = (0..SAMPLE_BLOCKS).map(|k| (2 * k + 1) * n / (2 * SAMPLE_BLOCKS)).collect();
+    let starts: Vec<u64> = (0..SAMPLE_RUNS).map(|k| (2 * k + 1) * n / (2 * SAMPLE_RUNS)).collect();
+    let sample: Vec<u64> = starts.iter().flat_map(|b| *b..(*b + SAMPLE_RUN_BLOCKS).min(n)).collect();
     let filter = |rowid: &str| -> String {
-        let ranges: Vec<String> =
-            sample.iter().map(|b| format!("{rowid} BETWEEN {} AND {}", b << BLOCK_BITS, ((b + 1) << BLOCK_BITS) - 1)).collect();
+        let ranges: Vec<String> = starts
+            .iter()
+            .map(|b| format!("{rowid} BETWEEN {} AND {}", b << BLOCK_BITS, ((b + SAMPLE_RUN_BLOCKS).min(n) << BLOCK_BITS) - 1))
+            .collect();
         ranges.join(" OR ")
     };
     let live_from = format!("{} WHERE {}", job.table.sql(), filter("rowid"));
