@@ -237,3 +237,37 @@ def test_settings_work_with_set_global(s3, tmp_path):
     assert settings["snapshot_directory"] == (s3.url("global"), "SET")
     assert settings["snapshot_s3_secret_access_key"][0] == "***"
     assert settings["snapshot_cache_size"] == (f"{4 << 30} bytes", "default")
+
+
+def test_scheduled_snapshots_on_a_bucket(s3, tmp_path):
+    """A schedule stored in the bucket runs from the session's settings (SET, not GLOBAL) and
+    keeps its retention there."""
+    import time
+
+    con = s3con(s3, tmp_path)
+    con.execute("CREATE TABLE t AS SELECT range AS id FROM range(1000)")
+    got = rows(con, "CALL snapshot_schedule('often', 't', every := INTERVAL 1 SECOND, keep_last := 2)")
+    assert got[0][0] == "often" and got[0][3] == "keep_last=2"
+    assert "repo/memory/schedules.json" in s3.list_keys("repo/")
+    deadline = time.time() + 30
+    while rows(con, "SELECT count(*) FROM snapshots() WHERE type = 'scheduled'")[0][0] < 2 or rows(con, "SELECT last_snapshot_id FROM snapshot_schedules()")[0][0] is None:
+        assert time.time() < deadline, rows(con, "FROM snapshot_schedules()")
+        time.sleep(0.3)
+    con.execute("INSERT INTO t VALUES (-1)")
+    # a run after the insert holds it; retention keeps the two newest of the schedule
+    deadline = time.time() + 30
+    while True:
+        last = rows(con, "SELECT last_snapshot_id FROM snapshot_schedules()")[0][0]
+        if rows(con, f"SELECT count(*) FROM read_snapshot('{last}', 't') WHERE id = -1")[0][0] == 1:
+            break
+        assert time.time() < deadline
+        time.sleep(0.3)
+    assert rows(con, "SELECT last_error FROM snapshot_schedules()") == [(None,)]
+    rows(con, "CALL snapshot_unschedule('often')")
+    time.sleep(1.5)  # a run that had started may still finish; none after it
+    listed = rows(con, "SELECT snapshot_id FROM snapshots() WHERE type = 'scheduled' ORDER BY snapshot_id")
+    assert 2 <= len(listed) <= 3 and all(s[0].startswith("often_") for s in listed)
+    time.sleep(2.5)
+    assert rows(con, "SELECT snapshot_id FROM snapshots() WHERE type = 'scheduled' ORDER BY snapshot_id") == listed
+    assert rows(con, "SELECT count(*) FROM snapshot_verify('*') WHERE status <> 'ok'") == [(0,)]
+    con.close()
