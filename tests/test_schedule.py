@@ -151,7 +151,9 @@ def test_listing_columns_types_and_errors(tmp_path):
     assert stored["format_version"] == 1 and [s["name"] for s in stored["schedules"]] == ["hourly", "monthly"]
     before = open(tmp_path / "snapshots" / "shop" / "schedules.json").read()
     for sql, message in [
-        ("CALL snapshot_schedule('x', 'orders')", "needs every := INTERVAL"),
+        ("CALL snapshot_schedule('x', 'orders')", "every := INTERVAL"),
+        ("CALL snapshot_schedule(NULL, 'orders', every := INTERVAL 1 HOUR)", "needs a name"),
+        ("CALL snapshot_schedule('x', 'orders', every := INTERVAL 1 HOUR, keep_last := 0)", "keep_last := 0 would delete"),
         ("CALL snapshot_schedule('x', 'orders', every := INTERVAL 0 SECOND)", "too short"),
         ("CALL snapshot_schedule('x', 'orders', every := INTERVAL '-1 hour')", "too short"),
         ("CALL snapshot_schedule('x', 'orders', every := 'often')", "is not an INTERVAL"),

@@ -26,6 +26,7 @@ pub struct ScheduleRequest {
 pub fn schedule(ctx: &Ctx, req: &ScheduleRequest) -> Result<(Schedule, bool)> {
     validate_name(&req.name)?;
     let every = req.every.validate()?;
+    req.retention.validate()?;
     let locked = if req.default_scope { crate::repo::config::load(&ctx.repo)? } else { None };
     let spec = match &locked {
         Some(l) => ScopeSpec::recorded(&l.scope)?,

@@ -74,7 +74,7 @@ fn every_arg(args: &BindArgs, arg: Arg) -> Result<Every> {
             }
         }
         Arg::Missing | Arg::Null => {
-            return Err(Error::Input("snapshot_schedule needs every := INTERVAL (how often), e.g. every := INTERVAL 1 HOUR".into()))
+            return Err(Error::Input("give how often with every := INTERVAL, e.g. every := INTERVAL 1 HOUR".into()))
         }
         other => return Err(Error::Input(format!("every := must be an INTERVAL such as INTERVAL 1 HOUR, got {}", other.describe()))),
     };
@@ -104,7 +104,7 @@ impl TableFn for SnapshotSchedule {
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
         let name = match args.positional(0) {
             Arg::Str(s) => s,
-            _ => return Err(Error::Input("snapshot_schedule needs a name first: CALL snapshot_schedule('hourly', '*', every := INTERVAL 1 HOUR)".into())),
+            _ => return Err(Error::Input("the schedule needs a name first, e.g. CALL snapshot_schedule('hourly', '*', every := INTERVAL 1 HOUR)".into())),
         };
         crate::repo::schedule::validate_name(&name)?;
         let default_scope = matches!(args.positional(1), Arg::Null | Arg::Missing) && matches!(args.named("exclude"), Arg::Null | Arg::Missing);

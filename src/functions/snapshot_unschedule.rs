@@ -31,7 +31,7 @@ impl TableFn for SnapshotUnschedule {
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
         let name = match args.positional(0) {
             Arg::Str(s) => s,
-            _ => return Err(Error::Input("snapshot_unschedule needs the schedule's name; FROM snapshot_schedules() lists them".into())),
+            _ => return Err(Error::Input("give the schedule's name; FROM snapshot_schedules() lists them".into())),
         };
         Ok((Bind { settings: settings(args), name }, Schema::Simple(schedule_columns())))
     }

@@ -113,6 +113,16 @@ impl Retention {
         self.rules().iter().all(|(_, n)| n.is_none())
     }
 
+    /// A rule of 0 would delete each snapshot as soon as its run took it.
+    pub fn validate(&self) -> Result<()> {
+        match self.rules().iter().find(|(_, n)| *n == Some(0)) {
+            Some((rule, _)) => Err(Error::Input(format!(
+                "{rule} := 0 would delete each scheduled snapshot as soon as it is taken; give 1 or more, or leave it out (without keep rules every scheduled snapshot is kept)"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// `keep_last=24, keep_daily=7`; None when every snapshot is kept.
     pub fn text(&self) -> Option<String> {
         let parts: Vec<String> = self.rules().iter().filter_map(|(k, n)| n.map(|n| format!("{k}={n}"))).collect();
@@ -365,6 +375,8 @@ mod tests {
         let r = Retention { keep_last: Some(24), keep_daily: Some(7), ..Default::default() };
         assert_eq!(r.text().as_deref(), Some("keep_last=24, keep_daily=7"));
         assert_eq!(Retention::default().text(), None);
+        assert!(r.validate().is_ok());
+        assert!(Retention { keep_daily: Some(0), ..Default::default() }.validate().unwrap_err().to_string().contains("keep_daily := 0"));
     }
 
     #[test]
