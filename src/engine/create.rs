@@ -137,17 +137,23 @@ pub fn resolve_targets(ctx: &Ctx, spec: &ScopeSpec) -> Result<(Vec<TableRef>, Sc
     Ok((tables, scope))
 }
 
+/// The scope a call asks for: the one given, or for NULL (`default_scope`) a locked
+/// repository's scope — only then is the lock read before the writer lock, and returned.
+pub fn requested_scope(ctx: &Ctx, scope: &ScopeSpec, default_scope: bool) -> Result<(ScopeSpec, Option<crate::repo::config::RepositoryConfig>)> {
+    let locked = if default_scope { crate::repo::config::load(&ctx.repo)? } else { None };
+    let spec = match &locked {
+        Some(l) => ScopeSpec::recorded(&l.scope)?,
+        None => scope.clone(),
+    };
+    Ok((spec, locked))
+}
+
 /// Creates a snapshot; takes the repository lock.
 pub fn create(ctx: &Ctx, req: &CreateRequest) -> Result<Manifest> {
     if let Some(id) = &req.id {
         validate_id(id)?;
     }
-    // NULL means a locked repository's scope: only then is the lock read before the writer lock
-    let locked = if req.default_scope { crate::repo::config::load(&ctx.repo)? } else { None };
-    let spec = match &locked {
-        Some(l) => ScopeSpec::recorded(&l.scope)?,
-        None => req.scope.clone(),
-    };
+    let (spec, locked) = requested_scope(ctx, &req.scope, req.default_scope)?;
     let (targets, scope) = resolve_targets(ctx, &spec)?;
     let scope = recorded_scope(ctx, &targets, scope);
     if req.columns.is_some() && matches!(scope.kind, ScopeKind::Database | ScopeKind::Schema) {

@@ -28,6 +28,19 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// A policy of these keep rules alone.
+    pub fn keeping(r: &crate::repo::schedule::Retention) -> Policy {
+        Policy {
+            keep_last: r.keep_last,
+            keep_hourly: r.keep_hourly,
+            keep_daily: r.keep_daily,
+            keep_weekly: r.keep_weekly,
+            keep_monthly: r.keep_monthly,
+            keep_yearly: r.keep_yearly,
+            ..Policy::default()
+        }
+    }
+
     fn has_keep_rule(&self) -> bool {
         [self.keep_last, self.keep_hourly, self.keep_daily, self.keep_weekly, self.keep_monthly, self.keep_yearly]
             .iter()

@@ -4,7 +4,7 @@
 //! records the outcome and applies the schedule's retention to that schedule's snapshots
 //! only. The clock is the caller's (`now`), so the background thread and tests agree.
 
-use crate::engine::create::{create_publish_locked, recorded_scope, resolve_targets, CreateRequest, KIND_SCHEDULED};
+use crate::engine::create::{create_publish_locked, recorded_scope, requested_scope, resolve_targets, CreateRequest, KIND_SCHEDULED};
 use crate::engine::prune::{prune_locked, Policy};
 use crate::engine::scope::ScopeSpec;
 use crate::engine::{now_micros, os_user, Ctx};
@@ -27,11 +27,7 @@ pub fn schedule(ctx: &Ctx, req: &ScheduleRequest) -> Result<(Schedule, bool)> {
     validate_name(&req.name)?;
     let every = req.every.validate()?;
     req.retention.validate()?;
-    let locked = if req.default_scope { crate::repo::config::load(&ctx.repo)? } else { None };
-    let spec = match &locked {
-        Some(l) => ScopeSpec::recorded(&l.scope)?,
-        None => req.scope.clone(),
-    };
+    let (spec, _) = requested_scope(ctx, &req.scope, req.default_scope)?;
     // the scope must name something now; it is resolved again at every run
     let (targets, scope) = resolve_targets(ctx, &spec)?;
     let scope = recorded_scope(ctx, &targets, scope);
@@ -171,17 +167,10 @@ fn run_claimed(ctx: &Ctx, claimed: &Schedule, stopping: &dyn Fn() -> bool) -> Re
             s.last_snapshot_id = Some(m.snapshot_id.clone());
             s.last_error = None;
             if !s.retention.is_empty() {
-                let r = &s.retention;
                 let policy = Policy {
-                    keep_last: r.keep_last,
-                    keep_hourly: r.keep_hourly,
-                    keep_daily: r.keep_daily,
-                    keep_weekly: r.keep_weekly,
-                    keep_monthly: r.keep_monthly,
-                    keep_yearly: r.keep_yearly,
                     kind: Some(KIND_SCHEDULED.to_string()),
                     schedule: Some(name.to_string()),
-                    ..Default::default()
+                    ..Policy::keeping(&s.retention)
                 };
                 if let Err(e) = prune_locked(ctx, &policy) {
                     let error = format!("retention: {}", e.one_line());
@@ -195,11 +184,6 @@ fn run_claimed(ctx: &Ctx, claimed: &Schedule, stopping: &dyn Fn() -> bool) -> Re
     }
     schedule::save(&ctx.repo, &file)?;
     Ok(outcome)
-}
-
-/// The `next_run` a listing shows.
-pub fn next_run(s: &Schedule) -> i64 {
-    s.next_run()
 }
 
 /// A stored time as microseconds (listings).

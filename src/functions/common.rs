@@ -265,3 +265,16 @@ pub fn restore_rows(out: crate::engine::restore::RestoreOutcome) -> crate::host:
             .collect(),
     )
 }
+
+/// The keep rules `snapshot_prune` and `snapshot_schedule` take (`keep_last :=`,
+/// `keep_hourly :=` … `keep_yearly :=`), as given to a call.
+pub fn keep_args(args: &crate::host::table_fn::BindArgs) -> Result<crate::repo::schedule::Retention> {
+    Ok(crate::repo::schedule::Retention {
+        keep_last: args.named("keep_last").opt_count("keep_last")?,
+        keep_hourly: args.named("keep_hourly").opt_count("keep_hourly")?,
+        keep_daily: args.named("keep_daily").opt_count("keep_daily")?,
+        keep_weekly: args.named("keep_weekly").opt_count("keep_weekly")?,
+        keep_monthly: args.named("keep_monthly").opt_count("keep_monthly")?,
+        keep_yearly: args.named("keep_yearly").opt_count("keep_yearly")?,
+    })
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::engine::prune::{prune, Policy};
 use crate::engine::{now_micros, Settings};
 use crate::error::{Error, Result};
-use crate::functions::common::{settings, with_ctx};
+use crate::functions::common::{keep_args, settings, with_ctx};
 use crate::host::session::Host;
 use crate::host::table_fn::{Arg, BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
 use crate::repo::manifest::{civil, days_from_civil};
@@ -78,12 +78,6 @@ impl TableFn for SnapshotPrune {
 
     fn bind(args: &BindArgs) -> Result<(Bind, Schema)> {
         let policy = Policy {
-            keep_last: args.named("keep_last").opt_count("keep_last")?,
-            keep_hourly: args.named("keep_hourly").opt_count("keep_hourly")?,
-            keep_daily: args.named("keep_daily").opt_count("keep_daily")?,
-            keep_weekly: args.named("keep_weekly").opt_count("keep_weekly")?,
-            keep_monthly: args.named("keep_monthly").opt_count("keep_monthly")?,
-            keep_yearly: args.named("keep_yearly").opt_count("keep_yearly")?,
             older_than: cutoff(args, args.named("older_than"))?,
             kind: match args.named("type").opt_str("type")? {
                 Some(k) if !crate::engine::create::KINDS.contains(&k.as_str()) => {
@@ -97,6 +91,7 @@ impl TableFn for SnapshotPrune {
             },
             dry_run: args.named("dry_run").opt_bool("dry_run")?.unwrap_or(false),
             schedule: None,
+            ..Policy::keeping(&keep_args(args)?)
         };
         let schema = Schema::Simple(vec![
             ("snapshot_id", ColType::Varchar),

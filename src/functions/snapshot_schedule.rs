@@ -8,11 +8,11 @@ use std::sync::Arc;
 use crate::engine::schedule::{schedule, ScheduleRequest};
 use crate::engine::Settings;
 use crate::error::{Error, Result};
-use crate::functions::common::{scope_arg, settings, with_ctx_light};
+use crate::functions::common::{keep_args, scope_arg, settings, with_ctx_light};
 use crate::host::session::Host;
 use crate::host::table_fn::{Arg, BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
 use crate::repo::config::scope_text;
-use crate::repo::schedule::{Every, Retention, Schedule};
+use crate::repo::schedule::{Every, Schedule};
 
 pub struct SnapshotSchedule;
 
@@ -112,14 +112,7 @@ impl TableFn for SnapshotSchedule {
             scope: scope_arg(args.positional(1), args.named("exclude"))?,
             default_scope,
             every: every_arg(args, args.named("every"))?,
-            retention: Retention {
-                keep_last: args.named("keep_last").opt_count("keep_last")?,
-                keep_hourly: args.named("keep_hourly").opt_count("keep_hourly")?,
-                keep_daily: args.named("keep_daily").opt_count("keep_daily")?,
-                keep_weekly: args.named("keep_weekly").opt_count("keep_weekly")?,
-                keep_monthly: args.named("keep_monthly").opt_count("keep_monthly")?,
-                keep_yearly: args.named("keep_yearly").opt_count("keep_yearly")?,
-            },
+            retention: keep_args(args)?,
             name,
         };
         Ok((Bind { settings: settings(args), req }, Schema::Simple(schedule_columns())))

@@ -117,19 +117,7 @@ pub fn scope_text(scope: &Scope) -> String {
 
 /// The repository's settings; None when it has none (unlocked).
 pub fn load(repo: &Repo) -> Result<Option<RepositoryConfig>> {
-    let Some(bytes) = repo.read_top(CONFIG_FILE)? else { return Ok(None) };
-    let location = format!("{}/{CONFIG_FILE}", repo.dir.display());
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Input(format!("{location} is not valid JSON ({e}); restore it from a backup or remove it to unlock the repository")))?;
-    let version = value.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
-    if version > CONFIG_FORMAT_VERSION as u64 {
-        return Err(Error::Input(format!(
-            "{location} has format_version {version}, newer than this extension reads ({CONFIG_FORMAT_VERSION}); upgrade the snapshot extension"
-        )));
-    }
-    serde_json::from_value(value)
-        .map(Some)
-        .map_err(|e| Error::Input(format!("{location} cannot be read ({e}); restore it from a backup or remove it to unlock the repository")))
+    repo.read_top_json(CONFIG_FILE, CONFIG_FORMAT_VERSION, "restore it from a backup or remove it to unlock the repository")
 }
 
 /// Writes the settings once; false when the repository already has some. The caller holds the

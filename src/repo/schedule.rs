@@ -279,20 +279,8 @@ pub fn validate_name(name: &str) -> Result<()> {
 
 /// The repository's schedules; empty when it has none.
 pub fn load(repo: &Repo) -> Result<ScheduleFile> {
-    let Some(bytes) = repo.read_top(SCHEDULES_FILE)? else {
-        return Ok(ScheduleFile { format_version: SCHEDULES_FORMAT_VERSION, schedules: Vec::new() });
-    };
-    let location = format!("{}/{SCHEDULES_FILE}", repo.dir.display());
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Input(format!("{location} is not valid JSON ({e}); restore it from a backup or remove it to drop every schedule")))?;
-    let version = value.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
-    if version > SCHEDULES_FORMAT_VERSION as u64 {
-        return Err(Error::Input(format!(
-            "{location} has format_version {version}, newer than this extension reads ({SCHEDULES_FORMAT_VERSION}); upgrade the snapshot extension"
-        )));
-    }
-    serde_json::from_value(value)
-        .map_err(|e| Error::Input(format!("{location} cannot be read ({e}); restore it from a backup or remove it to drop every schedule")))
+    let read = repo.read_top_json(SCHEDULES_FILE, SCHEDULES_FORMAT_VERSION, "restore it from a backup or remove it to drop every schedule")?;
+    Ok(read.unwrap_or(ScheduleFile { format_version: SCHEDULES_FORMAT_VERSION, schedules: Vec::new() }))
 }
 
 /// Replaces the schedules. The caller holds the writer lock.

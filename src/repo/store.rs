@@ -1056,6 +1056,23 @@ impl Repo {
         }
     }
 
+    /// A JSON file at the top of the repository with its own `format_version`: None when
+    /// absent; a newer version than `newest`, or a file that does not parse, is refused
+    /// naming the file and, for a damaged one, `remedy`.
+    pub fn read_top_json<T: serde::de::DeserializeOwned>(&self, name: &str, newest: u32, remedy: &str) -> Result<Option<T>> {
+        let Some(bytes) = self.read_top(name)? else { return Ok(None) };
+        let location = format!("{}/{name}", self.dir.display());
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Input(format!("{location} is not valid JSON ({e}); {remedy}")))?;
+        let version = value.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0);
+        if version > newest as u64 {
+            return Err(Error::Input(format!(
+                "{location} has format_version {version}, newer than this extension reads ({newest}); upgrade the snapshot extension"
+            )));
+        }
+        serde_json::from_value(value).map(Some).map_err(|e| Error::Input(format!("{location} cannot be read ({e}); {remedy}")))
+    }
+
     /// Writes or replaces a file at the top of the repository (temp file, fsync, rename; a
     /// bucket: one PUT). The caller holds the writer lock.
     pub fn replace_top(&self, name: &str, bytes: &[u8]) -> Result<()> {
