@@ -34,6 +34,51 @@ def test_python_close_then_reopen_same_path_does_not_hang(tmp_path):
     assert out.strip() == "5"
 
 
+def test_reopen_after_another_process_read_the_file(tmp_path):
+    # a `cp` of the file by another process is an open the extension sees: the old instance
+    # must still close (without writing the file), or DuckDB's instance cache waits for it
+    # forever in the next connect; every commit survives through the WAL
+    db = tmp_path / "c.db"
+    out = run_python(f"""
+        import duckdb, subprocess
+        cfg = {{'allow_unsigned_extensions': 'true'}}
+        for i in range(3):
+            con = duckdb.connect('{db}', config=cfg)
+            con.execute("LOAD '{EXT}'")
+            con.execute("SET snapshot_directory = '{tmp_path / 's'}'")
+            con.execute("CREATE TABLE IF NOT EXISTS t(i INTEGER)")
+            con.execute("INSERT INTO t SELECT range + ? FROM range(1000)", [i * 1000])
+            con.execute("CALL snapshot_create('t')")
+            subprocess.run(['cp', '{db}', '{tmp_path / 'copy.db'}'], check=True)
+            con.execute("INSERT INTO t VALUES (-1)")
+            con.close()
+        con = duckdb.connect('{db}')
+        print(con.execute('SELECT count(*), count(DISTINCT i) FROM t').fetchall()[0])
+    """, timeout=60)
+    assert out.strip() == "(3003, 3001)"
+
+
+def test_reopen_after_the_file_was_deleted(tmp_path):
+    # the database's folder removed and made again (a test's fixture, a rebuild script): the
+    # next connect to the same path gets a new, empty database at once
+    d = tmp_path / "gone"
+    out = run_python(f"""
+        import duckdb, os, shutil
+        cfg = {{'allow_unsigned_extensions': 'true'}}
+        for i in range(3):
+            shutil.rmtree('{d}', ignore_errors=True)
+            os.makedirs('{d}')
+            con = duckdb.connect('{d / 'g.db'}', config=cfg)
+            con.execute("LOAD '{EXT}'")
+            con.execute("SET snapshot_directory = '{d / 's'}'")
+            print(con.execute("SELECT count(*) FROM duckdb_tables()").fetchall()[0][0], end=' ')
+            con.execute("CREATE TABLE t AS SELECT range AS i FROM range(10)")
+            con.execute("CALL snapshot_create('t')")
+            con.close()
+    """, timeout=60)
+    assert out.split() == ["0", "0", "0"]
+
+
 def test_lock_is_released_for_another_process_after_close(tmp_path):
     db = tmp_path / "l.db"
     con = connect(str(db), snapdir=str(tmp_path / "s"))

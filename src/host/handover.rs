@@ -7,12 +7,15 @@
 //! or Rust `Connection::open` get a second instance on the same file, and a checkpoint of
 //! the old one afterwards would overwrite what the new one wrote.
 //!
-//! So the extension watches the file from LOAD on (inotify `IN_OPEN`): if anyone opened it
-//! after the instance did, the old instance is never destroyed (it is kept idle and never
-//! writes again) and, unless another instance still has the file, its lock is dropped so
-//! other processes can open the file. Otherwise the hand-over swaps the process lock for an
-//! open-file-description (OFD) lock, which conflicts with every POSIX lock, this process's
-//! included, so nobody can open the file while the old instance checkpoints and closes.
+//! So the extension watches the file from LOAD on (inotify `IN_OPEN`). If anyone opened it
+//! after the instance did (a `cp` in another process as much as a second instance here), or
+//! the file was deleted or replaced, the old instance's view may be stale: it closes without
+//! its shutdown checkpoint (its commits are in the WAL already), so it writes nothing. Only
+//! while another instance of this process still has the file open is the old one kept, idle:
+//! closing it would drop the process's POSIX lock that instance relies on. Otherwise the
+//! hand-over swaps the process lock for an open-file-description (OFD) lock, which conflicts
+//! with every POSIX lock, this process's included, so nobody can open the file while the old
+//! instance checkpoints and closes.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -37,8 +40,13 @@ unsafe impl Send for FileWatch {}
 pub enum Outcome {
     /// Nobody else opened the file, and nobody can until `Handover` is dropped: release.
     Exclusive(Handover),
-    /// Somebody else opened the file: the old instance must never write again.
-    Foreign,
+    /// Somebody else opened the file, or it was deleted or replaced, and no other descriptor
+    /// of this process refers to it: the instance may close, but must not write the file
+    /// again (no shutdown checkpoint).
+    Stale,
+    /// Another instance of this process still has the file open: closing this one would drop
+    /// the process's POSIX lock it relies on, so this one is kept, idle, and never writes.
+    Shared,
 }
 
 /// An exclusive OFD lock on the database file, held until drop.
@@ -106,20 +114,27 @@ impl FileWatch {
         let Ok(c_path) = CString::new(self.path.as_os_str().as_bytes()) else { return self.foreign() };
         let fd = unsafe { libc::open(c_path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
         if fd < 0 {
+            // deleted (or no longer ours to open): nobody can be using what the instance wrote
             return self.foreign();
         }
         // our own open raises one event: read it away
         let mut buf = [0u8; 4096];
         unsafe { libc::read(self.inotify, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(fd, &mut st) } != 0 || st.st_dev != self.dev || st.st_ino != self.ino {
+            // another file now has the path: the instance's shutdown checkpoint would delete
+            // that file's WAL by name
+            unsafe { libc::close(fd) };
+            return self.foreign();
+        }
         unsafe {
             let mut unlock = lock_req(libc::F_UNLCK);
             libc::fcntl(fd, libc::F_SETLK, &mut unlock);
             let mut ofd = lock_req(libc::F_WRLCK);
             if libc::fcntl(fd, libc::F_OFD_SETLK, &mut ofd) != 0 {
-                // another process took the file in that instant: give the lock back, keep the fd
-                let mut relock = lock_req(libc::F_WRLCK);
-                libc::fcntl(fd, libc::F_SETLK, &mut relock);
-                return Outcome::Foreign;
+                // another process took the file in that instant: it is theirs now
+                libc::close(fd);
+                return self.foreign();
             }
         }
         // from here on no new instance can lock the file; check nobody slipped in before
@@ -131,29 +146,26 @@ impl FileWatch {
                 let mut relock = lock_req(libc::F_WRLCK);
                 libc::fcntl(fd, libc::F_SETLK, &mut relock);
             }
-            // the fd stays open: closing it would drop the process lock another instance relies on
-            return Outcome::Foreign;
+            return match self.foreign() {
+                // the fd stays open: closing it would drop the process lock another instance relies on
+                Outcome::Shared => Outcome::Shared,
+                other => {
+                    unsafe { libc::close(fd) };
+                    other
+                }
+            };
         }
         Outcome::Exclusive(Handover { fd })
     }
 
-    /// The file is shared: leave the locks to whoever still has the file open; if nobody
-    /// does, drop this process's lock (closing any descriptor of the file does that) so
-    /// other processes can open the file while the old instance stays idle.
+    /// The file was opened by somebody else, deleted or replaced: kept if another descriptor
+    /// of this process still refers to it, else closed without writing.
     fn foreign(&self) -> Outcome {
-        if self.other_fds(None) == 0 {
-            if let Ok(c_path) = CString::new(self.path.as_os_str().as_bytes()) {
-                unsafe {
-                    let fd = libc::open(c_path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-                    if fd >= 0 {
-                        let mut unlock = lock_req(libc::F_UNLCK);
-                        libc::fcntl(fd, libc::F_SETLK, &mut unlock);
-                        libc::close(fd);
-                    }
-                }
-            }
+        if self.other_fds(None) > 0 {
+            Outcome::Shared
+        } else {
+            Outcome::Stale
         }
-        Outcome::Foreign
     }
 }
 

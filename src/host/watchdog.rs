@@ -144,9 +144,20 @@ fn release(mut w: Watched) {
     let handover = match w.watch.as_mut().map(FileWatch::begin_release) {
         None => None,
         Some(Outcome::Exclusive(h)) => Some(h),
-        Some(Outcome::Foreign) => {
-            // somebody else opened the file: this instance's view of it may be stale, so it
-            // must never checkpoint; it is kept, idle, until the process ends
+        Some(Outcome::Stale) => {
+            // somebody else opened the file, or it is gone: this instance's view of it may be
+            // stale, so it closes without its shutdown checkpoint (its commits are in the WAL);
+            // kept, idle, if even that cannot be asked
+            let asked = w.host.admin().and_then(|a| a.conn().query("PRAGMA disable_checkpoint_on_shutdown").map(|_| ()));
+            if asked.is_err() {
+                std::mem::forget(w.host.take_connections());
+                return;
+            }
+            None
+        }
+        Some(Outcome::Shared) => {
+            // another instance of this process has the file open: closing this one would drop
+            // the process's lock that one relies on; kept, idle, until the process ends
             std::mem::forget(w.host.take_connections());
             return;
         }
