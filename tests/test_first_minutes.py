@@ -70,6 +70,68 @@ def test_a_restore_over_uncommitted_changes_fails_cleanly(tmp_path):
     db.close()
 
 
+@pytest.mark.parametrize("pending, effect", [
+    ("UPDATE t SET v = 1 WHERE id = 4", "SELECT count(*) FROM t WHERE v = 1"),
+    ("DELETE FROM t WHERE id = 4", "SELECT 10 - count(*) FROM t"),
+    ("ALTER TABLE t ADD COLUMN w INTEGER", "SELECT count(*) FROM duckdb_columns() WHERE table_name = 't' AND column_name = 'w'"),
+])
+def test_drop_table_refuses_over_another_transactions_pending_changes(tmp_path, pending, effect):
+    """A table dropped under another transaction's uncommitted update, delete or schema change
+    would make that transaction's COMMIT fail: refused, nothing written, and that transaction
+    still commits."""
+    db = duckdb.connect(str(tmp_path / "h.duckdb"), config={"allow_unsigned_extensions": "true"})
+    db.execute(f"LOAD '{EXT}'")
+    db.execute(f"SET GLOBAL snapshot_directory = '{tmp_path}/snaps'")
+    db.execute("CREATE TABLE t AS SELECT range AS id, 0 AS v FROM range(10)")
+    db.execute("CALL snapshot_create('t', id := 's')")
+    before = tree(tmp_path / "snaps")
+    other = db.cursor()
+    other.execute("BEGIN")
+    other.execute(pending)
+    with pytest.raises(duckdb.Error) as err:
+        db.execute("CALL snapshot_drop_table('t')")
+    msg = str(err.value)
+    assert "cannot drop table main.t: another transaction (yours?) has uncommitted" in msg, msg
+    assert "COMMIT or ROLLBACK it, then drop it" in msg and "\n" not in msg.split("Error: ", 1)[1], msg
+    assert tree(tmp_path / "snaps") == before  # no backup snapshot left behind
+    other.execute("COMMIT")
+    assert db.execute(effect).fetchall() == [(1,)]
+    # once committed, the drop goes through
+    assert db.execute("SELECT dropped_table FROM snapshot_drop_table('t')").fetchall() == [("main.t",)]
+    db.close()
+
+
+def test_the_shells_own_transaction_survives_a_refused_drop(tmp_path):
+    """In the 1.5.6 shell the refusal is a binder error, which does not end the caller's
+    transaction: its update still commits."""
+    rc, out, err = run_shell("""
+SET snapshot_directory = 'snaps';
+CREATE TABLE t AS SELECT range AS id, 0 AS v FROM range(10);
+BEGIN;
+UPDATE t SET v = 1 WHERE id = 4;
+CALL snapshot_drop_table('t');
+COMMIT;
+SELECT count(*) AS n FROM t WHERE v = 1;
+SELECT count(*) AS k FROM snapshots();
+""", db=str(tmp_path / "sh.db"), cwd=str(tmp_path))
+    assert "cannot drop table main.t: another transaction (yours?) has uncommitted updates or schema changes" in err, err
+    assert out[-2] == [{"n": 1}] and out[-1] == [{"k": 0}], out
+
+
+def test_drop_schema_with_foreign_keys_inside(con):
+    con.execute("CREATE SCHEMA shop")
+    con.execute("CREATE TABLE shop.customers(id INTEGER PRIMARY KEY)")
+    con.execute("CREATE TABLE shop.orders(id INTEGER, customer INTEGER REFERENCES shop.customers(id))")
+    con.execute("INSERT INTO shop.customers VALUES (1), (2); INSERT INTO shop.orders VALUES (10, 1), (11, 2)")
+    out = rows(con, "SELECT dropped_table FROM snapshot_drop_table('shop.*') ORDER BY 1")
+    assert out == [("shop.customers",), ("shop.orders",)], out
+    assert rows(con, "SELECT count(*) FROM duckdb_schemas() WHERE schema_name = 'shop'") == [(0,)]
+    # both come back, the key between them too
+    con.execute("CALL snapshot_undrop('shop.customers')")
+    con.execute("CALL snapshot_undrop('shop.orders')")
+    assert rows(con, "SELECT count(*) FROM shop.orders JOIN shop.customers ON customer = shop.customers.id") == [(2,)]
+
+
 def test_a_table_only_in_the_callers_transaction_is_named_as_such(tmp_path):
     db = duckdb.connect(str(tmp_path / "h.duckdb"), config={"allow_unsigned_extensions": "true"})
     db.execute(f"LOAD '{EXT}'")

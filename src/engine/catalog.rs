@@ -234,6 +234,23 @@ pub fn table_exists(db: &dyn Sql, t: &TableRef) -> Result<bool> {
     .is_empty())
 }
 
+/// Whether a foreign key of another table points at this one (DuckDB keeps keys within a
+/// schema).
+pub fn is_referenced(db: &dyn Sql, t: &TableRef) -> Result<bool> {
+    let n = db
+        .query(&format!(
+            "SELECT count(*) FROM duckdb_constraints() WHERE constraint_type = 'FOREIGN KEY' AND database_name = {} AND schema_name = {} AND referenced_table = {} AND table_name <> {}",
+            literal(&t.catalog),
+            literal(&t.schema),
+            literal(&t.table),
+            literal(&t.table)
+        ))?
+        .scalar()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    Ok(n > 0)
+}
+
 /// The WHERE condition selecting one table's rows in DuckDB's catalog functions.
 fn table_filter(t: &TableRef) -> String {
     format!("database_name = {} AND schema_name = {} AND table_name = {}", literal(&t.catalog), literal(&t.schema), literal(&t.table))

@@ -11,6 +11,7 @@ pub mod govern;
 pub mod incremental;
 pub mod layers;
 pub mod objects;
+pub mod pending;
 pub mod point;
 pub mod prune;
 pub mod restore;

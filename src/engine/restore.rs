@@ -403,7 +403,7 @@ pub fn restore(ctx: &Ctx, req: &RestoreRequest) -> Result<RestoreOutcome> {
         }
     }
     if !existing.is_empty() {
-        no_pending_updates(ctx)?;
+        crate::engine::pending::no_pending_updates(ctx.db, "replace tables", "restore")?;
     }
     let replaced_objects: Vec<DbObject> = backup_objects(ctx, &object_targets)?;
     let backup = if req.backup_existing && (!existing.is_empty() || !replaced_objects.is_empty()) {
@@ -569,7 +569,7 @@ fn apply(
         for &i in order.iter().rev() {
             let t = &targets[i];
             if existing.contains(t) && !linked(i) {
-                delete_rows(db, t)?;
+                crate::engine::pending::delete_all_rows(db, t, "replace", "restore")?;
                 in_place[i] = !replaces_types && same_definition(db, &entries[i].1, t)?;
             }
         }
@@ -637,37 +637,6 @@ fn create_object(db: &dyn Sql, o: &ObjectTarget) -> Result<()> {
         db.exec(&c)?;
     }
     Ok(())
-}
-
-/// Refuses to replace tables while another transaction (the caller's own explicit one
-/// included) holds uncommitted updates or schema changes: DuckDB would otherwise let such an
-/// update commit onto the deleted rows and vanish. A CHECKPOINT is the one probe DuckDB offers:
-/// it fails exactly then. (Uncommitted inserts do not stop it, and survive a restore; uncommitted
-/// deletes are caught when the rows are deleted.)
-fn no_pending_updates(ctx: &Ctx) -> Result<()> {
-    match ctx.db.exec("CHECKPOINT") {
-        Err(e) if e.one_line().contains("other write transactions") => Err(Error::Input(
-            "cannot replace tables while another transaction (yours?) has uncommitted updates or schema changes in this database; COMMIT or ROLLBACK it, then restore".into(),
-        )),
-        // anything else (a read-only or in-memory database) does not say: go on
-        _ => Ok(()),
-    }
-}
-
-/// Deletes every row of a table about to be replaced; an uncommitted change to them in
-/// another transaction is a conflict, reported as what to do.
-fn delete_rows(db: &dyn Sql, t: &TableRef) -> Result<()> {
-    db.exec(&format!("DELETE FROM {}", t.sql())).map_err(|err| {
-        let text = err.one_line();
-        if text.contains("Conflict") {
-            Error::Input(format!(
-                "cannot replace table {}: another transaction (yours?) has uncommitted changes to its rows; COMMIT or ROLLBACK it, then restore",
-                t.display()
-            ))
-        } else {
-            Error::Input(format!("cannot replace table {}: {text}", t.display()))
-        }
-    })
 }
 
 /// Whether the live table has the stored definition (columns, constraints, indexes).

@@ -160,6 +160,14 @@ pub fn in_transaction<T>(db: &dyn Sql, f: impl FnOnce() -> Result<T>) -> Result<
     }
 }
 
+/// Runs `f` in a transaction that is always rolled back: a probe that must change nothing.
+pub fn rolled_back<T>(db: &dyn Sql, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    db.exec("BEGIN TRANSACTION")?;
+    let out = f();
+    let _ = db.exec("ROLLBACK");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
