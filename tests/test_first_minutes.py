@@ -101,21 +101,29 @@ def test_drop_table_refuses_over_another_transactions_pending_changes(tmp_path, 
     db.close()
 
 
-def test_the_shells_own_transaction_survives_a_refused_drop(tmp_path):
+def test_the_shells_own_transaction_survives_a_refused_drop_or_restore(tmp_path):
     """In the 1.5.6 shell the refusal is a binder error, which does not end the caller's
-    transaction: its update still commits."""
+    transaction: its update and delete still commit, and nothing was written."""
     rc, out, err = run_shell("""
 SET snapshot_directory = 'snaps';
 CREATE TABLE t AS SELECT range AS id, 0 AS v FROM range(10);
+CALL snapshot_create('t', id := 's');
 BEGIN;
 UPDATE t SET v = 1 WHERE id = 4;
 CALL snapshot_drop_table('t');
+CALL snapshot_restore('s', 't');
 COMMIT;
-SELECT count(*) AS n FROM t WHERE v = 1;
-SELECT count(*) AS k FROM snapshots();
+BEGIN;
+DELETE FROM t WHERE id = 5;
+CALL snapshot_restore('s', 't');
+COMMIT;
+SELECT count(*) AS n, sum(v)::INTEGER AS v FROM t;
+SELECT list(snapshot_id) AS ids FROM snapshots();
 """, db=str(tmp_path / "sh.db"), cwd=str(tmp_path))
     assert "cannot drop table main.t: another transaction (yours?) has uncommitted updates or schema changes" in err, err
-    assert out[-2] == [{"n": 1}] and out[-1] == [{"k": 0}], out
+    assert "cannot replace tables: another transaction (yours?) has uncommitted updates or schema changes" in err, err
+    assert "cannot replace table main.t: another transaction (yours?) has uncommitted changes to its rows" in err, err
+    assert out[-2] == [{"n": 9, "v": 1}] and out[-1] == [{"ids": ["s"]}], out
 
 
 def test_drop_schema_with_foreign_keys_inside(con):

@@ -301,6 +301,34 @@ fn one_schema(given: &str) -> Result<String> {
     }
 }
 
+/// Refuses, before anything is written, a restore that would replace tables while another
+/// transaction holds uncommitted updates or schema changes, or deletes of their rows (see
+/// `pending`). Called at bind, where a refusal (and any error of picking the tables) is a
+/// binder error, which DuckDB 1.5 does not let end the caller's own transaction.
+pub fn refuse_pending(ctx: &Ctx, req: &RestoreRequest) -> Result<()> {
+    let target_schema = req.target_schema.as_deref().map(one_schema).transpose()?;
+    let Picked { tables: entries, .. } = pick(ctx, req)?;
+    let map = Mapping { ctx, target_schema: target_schema.as_deref(), target_catalog: req.target_catalog.as_deref() };
+    let mut existing = Vec::new();
+    for (m, e) in &entries {
+        let t = map.table(m, e, req.target.as_deref())?;
+        if catalog::table_exists(ctx.db, &t)? {
+            existing.push(t);
+        }
+    }
+    if existing.is_empty() {
+        return Ok(());
+    }
+    crate::engine::pending::no_pending_updates(ctx.db, "replace tables", "restore")?;
+    for t in &existing {
+        // a referenced key is recreated, not emptied (see apply)
+        if !catalog::is_referenced(ctx.db, t)? {
+            crate::engine::pending::no_pending_deletes(ctx.db, t, "replace", "restore")?;
+        }
+    }
+    Ok(())
+}
+
 pub fn restore(ctx: &Ctx, req: &RestoreRequest) -> Result<RestoreOutcome> {
     let target_schema = req.target_schema.as_deref().map(one_schema).transpose()?;
     let Picked { tables: entries, objects } = pick(ctx, req)?;

@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
-use crate::engine::restore::{restore, RestoreRequest};
+use crate::engine::restore::{refuse_pending, restore, RestoreRequest};
 use crate::engine::Settings;
 use crate::error::Result;
-use crate::functions::common::{restore_rows, restore_schema, scope_arg, settings, snapshot_arg, with_ctx, Accepts};
+use crate::functions::common::{restore_rows, restore_schema, scope_arg, settings, snapshot_arg, with_ctx, with_ctx_light, Accepts};
 use crate::host::session::Host;
 use crate::host::table_fn::{BindArgs, ParamType, Produce, Schema, TableFn};
 
@@ -48,7 +48,10 @@ impl TableFn for SnapshotRestore {
             include_deleted: args.named("include_deleted").opt_bool("include_deleted")?.unwrap_or(false),
             ..RestoreRequest::new(snapshot, scope)
         };
-        Ok((Bind { settings: settings(args), req }, restore_schema()))
+        let settings = settings(args);
+        // refusals come at bind, where they do not end the caller's transaction (1.5)
+        with_ctx_light(args.host, &settings, |ctx| refuse_pending(ctx, &req))?;
+        Ok((Bind { settings, req }, restore_schema()))
     }
 
     fn produce(host: &Arc<Host>, bind: &Bind, _columns: &[usize]) -> Result<Produce> {
