@@ -13,7 +13,7 @@ pub enum Error {
     #[error("table {name} does not exist; check the name with FROM duckdb_tables()")]
     TableNotFound { name: String },
 
-    #[error("schema {name} does not exist or has no tables; check the name with FROM duckdb_schemas()")]
+    #[error("schema {name} does not exist or has no tables in committed data; check the name with FROM duckdb_schemas() (one made in an open transaction counts after its COMMIT)")]
     SchemaNotFound { name: String },
 
     #[error("table {table} is not in snapshot '{id}'; list its tables with FROM snapshot_tables('{id}')")]

@@ -158,6 +158,21 @@ def test_a_table_only_in_the_callers_transaction_is_named_as_such(tmp_path):
     db.close()
 
 
+def test_a_schema_only_in_the_callers_transaction_points_at_commit(tmp_path):
+    # DuckDB's extension API cannot see a schema of the caller's open transaction; the
+    # message says where it would count
+    db = duckdb.connect(str(tmp_path / "h.duckdb"), config={"allow_unsigned_extensions": "true"})
+    db.execute(f"LOAD '{EXT}'")
+    db.execute(f"SET GLOBAL snapshot_directory = '{tmp_path}/snaps'")
+    db.execute("BEGIN; CREATE SCHEMA fs; CREATE TABLE fs.files AS SELECT 1 AS id")
+    with pytest.raises(duckdb.Error, match=r"schema \"fs\" does not exist or has no tables in committed data; .*counts after its COMMIT"):
+        db.execute("CALL snapshot_create('fs.*')")
+    db.execute("ROLLBACK")
+    db.execute("CREATE SCHEMA fs; CREATE TABLE fs.files AS SELECT 1 AS id")
+    assert db.execute("SELECT table_name FROM snapshot_create('fs.*')").fetchall() == [("files",)]
+    db.close()
+
+
 def test_undrop_refuses_when_the_table_exists(con, tmp_path):
     con.execute("CREATE TABLE orders AS SELECT range AS id FROM range(5)")
     backup = rows(con, "SELECT backup_snapshot_id FROM snapshot_drop_table('main.orders')")[0][0]
