@@ -12,16 +12,8 @@ use crate::engine::verify::file_checksum;
 use crate::engine::{now_micros, os_user, Ctx};
 use crate::error::{Error, Result};
 use crate::repo::layout::{table_file_name, validate_id, METADATA_FILE};
-use crate::repo::manifest::{format_timestamp, id_stamp, FileRef, Manifest, Scope, ScopeKind, TableEntry, TableSchema, TableStatus, FORMAT_VERSION};
+use crate::repo::manifest::{format_timestamp, id_stamp, FileRef, Manifest, Scope, ScopeKind, SnapshotKind, TableEntry, TableSchema, TableStatus, FORMAT_VERSION};
 use crate::repo::publish::{sync_file, write_atomic};
-
-/// Snapshot types written by this extension.
-pub const KIND_MANUAL: &str = "manual";
-pub const KIND_PRE_RESTORE: &str = "pre_restore";
-pub const KIND_PRE_DROP: &str = "pre_drop";
-pub const KIND_SCHEDULED: &str = "scheduled";
-/// Every snapshot type.
-pub const KINDS: [&str; 4] = [KIND_MANUAL, KIND_PRE_RESTORE, KIND_PRE_DROP, KIND_SCHEDULED];
 
 #[derive(Debug, Clone, Default)]
 pub struct CreateRequest {
@@ -30,7 +22,7 @@ pub struct CreateRequest {
     pub id: Option<String>,
     pub description: Option<String>,
     pub created_by: Option<String>,
-    pub kind: &'static str,
+    pub kind: SnapshotKind,
     /// Prefix of generated ids (`snap`, `auto_predrop`, ...).
     pub id_prefix: &'static str,
     /// Objects to record instead of capturing them by scope (backups before a restore).
@@ -408,7 +400,7 @@ fn write_snapshot(
         branch: ctx.branch.clone(),
         created_at: format_timestamp(now),
         created_by: req.created_by.clone().unwrap_or_else(os_user),
-        kind: req.kind.to_string(),
+        kind: req.kind,
         description: req.description.clone(),
         extension_version: env!("CARGO_PKG_VERSION").to_string(),
         duckdb_version,

@@ -2,8 +2,9 @@
 //! drop: snapshot the table as `pre_drop`, then DROP TABLE). A snapshot is unpublished by
 //! one atomic rename before its files are removed, so a crash never leaves it half listed.
 
+use crate::repo::manifest::SnapshotKind;
 use crate::engine::catalog;
-use crate::engine::create::{create_locked, ensure_repo_dir, CreateRequest, KIND_PRE_DROP};
+use crate::engine::create::{create_locked, ensure_repo_dir, CreateRequest};
 use crate::engine::sql::in_transaction;
 use crate::engine::Ctx;
 use crate::error::{Error, Result};
@@ -75,7 +76,7 @@ pub fn drop_table(ctx: &Ctx, name: &str) -> Result<DroppedTable> {
     let _lock = ctx.lock()?;
     let req = CreateRequest {
         description: Some(format!("Auto-backup before DROP TABLE {}", t.display())),
-        kind: KIND_PRE_DROP,
+        kind: SnapshotKind::PreDrop,
         id_prefix: "auto_predrop",
         ..Default::default()
     };
@@ -106,7 +107,7 @@ pub fn drop_schema(ctx: &Ctx, schema: &str) -> Result<Vec<DroppedTable>> {
     let display = catalog::display_part(&t0.schema);
     let req = CreateRequest {
         description: Some(format!("Auto-backup before DROP SCHEMA {display}")),
-        kind: KIND_PRE_DROP,
+        kind: SnapshotKind::PreDrop,
         id_prefix: "auto_predrop",
         ..Default::default()
     };

@@ -2,9 +2,10 @@
 //! (`snapshot_repository`), and describing repositories (`snapshot_describe`). The lock itself
 //! lives in `repo::config` (repository.json); `create` holds manual snapshots to it.
 
+use crate::repo::manifest::SnapshotKind;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::engine::create::{recorded_scope, resolve_targets, KIND_MANUAL};
+use crate::engine::create::{recorded_scope, resolve_targets};
 use crate::engine::scope::ScopeSpec;
 use crate::engine::{now_micros, os_user, Ctx};
 use crate::error::{Error, Result};
@@ -69,7 +70,7 @@ pub fn lock(ctx: &Ctx, granularity: Granularity, scope: Option<ScopeSpec>) -> Re
         )));
     }
     for m in crate::repo::list::manifests(&ctx.repo)? {
-        if m.kind == KIND_MANUAL && m.scope != scope {
+        if m.kind == SnapshotKind::Manual && m.scope != scope {
             return Err(Error::Input(format!(
                 "snapshot {} of the repository {path} has scope '{}', not '{}'; a repository is locked only when every snapshot fits the lock (drop it, or lock another repository)",
                 m.snapshot_id,

@@ -21,7 +21,7 @@ pub struct Policy {
     /// Cut-off in microseconds since the epoch: only snapshots created before it may go.
     pub older_than: Option<i64>,
     /// Only snapshots of this type are considered.
-    pub kind: Option<String>,
+    pub kind: Option<crate::repo::manifest::SnapshotKind>,
     /// Only snapshots this schedule took are considered.
     pub schedule: Option<String>,
     pub dry_run: bool,
@@ -160,7 +160,7 @@ pub fn prune_locked(ctx: &Ctx, policy: &Policy) -> Result<Vec<Decision>> {
     let manifests = crate::repo::list::manifests(&ctx.repo)?;
     let candidates = manifests
         .iter()
-        .filter(|m| policy.kind.as_deref().is_none_or(|k| m.kind == k))
+        .filter(|m| policy.kind.is_none_or(|k| m.kind == k))
         .filter(|m| policy.schedule.is_none() || m.schedule == policy.schedule)
         .map(|m| Candidate {
             id: m.snapshot_id.clone(),

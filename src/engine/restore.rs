@@ -2,13 +2,14 @@
 //! are verified before anything is touched; existing targets are first snapshotted
 //! (type `pre_restore`); everything one call restores commits in one transaction.
 
+use crate::repo::manifest::SnapshotKind;
 use std::sync::Arc;
 
 use crate::engine::catalog::{self, TableRef};
 use crate::engine::point::{self, find_deleted, find_entry, SnapshotArg};
 use crate::engine::scope::{ScopeSpec, Selector, Shape};
 use crate::repo::layout::printable;
-use crate::engine::create::{create_locked, ensure_repo_dir, CreateRequest, KIND_PRE_RESTORE};
+use crate::engine::create::{create_locked, ensure_repo_dir, CreateRequest};
 use crate::engine::drop::drop_locked;
 use crate::engine::sql::{ident, literal, skip_qualified, split_qualified, Sql};
 use crate::engine::verify::check_entry;
@@ -437,7 +438,7 @@ pub fn restore(ctx: &Ctx, req: &RestoreRequest) -> Result<RestoreOutcome> {
     let backup = if req.backup_existing && (!existing.is_empty() || !replaced_objects.is_empty()) {
         let breq = CreateRequest {
             description: Some(format!("Auto-backup before restoring snapshot '{}'", source_ids(&entries, &objects))),
-            kind: KIND_PRE_RESTORE,
+            kind: SnapshotKind::PreRestore,
             id_prefix: "auto_prerestore",
             objects: Some(replaced_objects),
             ..Default::default()

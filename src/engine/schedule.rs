@@ -4,7 +4,8 @@
 //! records the outcome and applies the schedule's retention to that schedule's snapshots
 //! only. The clock is the caller's (`now`), so the background thread and tests agree.
 
-use crate::engine::create::{create_publish_locked, recorded_scope, requested_scope, resolve_targets, CreateRequest, KIND_SCHEDULED};
+use crate::repo::manifest::SnapshotKind;
+use crate::engine::create::{create_publish_locked, recorded_scope, requested_scope, resolve_targets, CreateRequest};
 use crate::engine::prune::{prune_locked, Policy};
 use crate::engine::scope::ScopeSpec;
 use crate::engine::{now_micros, os_user, Ctx};
@@ -144,7 +145,7 @@ fn run_claimed(ctx: &Ctx, claimed: &Schedule, stopping: &dyn Fn() -> bool) -> Re
     let req = CreateRequest {
         scope: ScopeSpec::recorded(&claimed.scope)?,
         description: Some(format!("scheduled: {} every {}", claimed.name, claimed.every.text())),
-        kind: KIND_SCHEDULED,
+        kind: SnapshotKind::Scheduled,
         id_prefix: "scheduled",
         schedule: Some(claimed.name.clone()),
         ..Default::default()
@@ -168,7 +169,7 @@ fn run_claimed(ctx: &Ctx, claimed: &Schedule, stopping: &dyn Fn() -> bool) -> Re
             s.last_error = None;
             if !s.retention.is_empty() {
                 let policy = Policy {
-                    kind: Some(KIND_SCHEDULED.to_string()),
+                    kind: Some(SnapshotKind::Scheduled),
                     schedule: Some(name.to_string()),
                     ..Policy::keeping(&s.retention)
                 };

@@ -1,8 +1,8 @@
 //! `snapshot_undrop`: brings back a table dropped by `snapshot_drop_table`, restoring it from
 //! the newest `pre_drop` snapshot that has it; refused while a table of that name exists.
 
+use crate::repo::manifest::SnapshotKind;
 use crate::engine::catalog;
-use crate::engine::create::KIND_PRE_DROP;
 use crate::engine::Ctx;
 use crate::error::{Error, Result};
 
@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 pub fn undrop(ctx: &Ctx, table: &str) -> Result<crate::engine::restore::RestoreOutcome> {
     let found = crate::repo::list::manifests(&ctx.repo)?
         .into_iter()
-        .filter(|m| m.kind == KIND_PRE_DROP)
+        .filter(|m| m.kind == SnapshotKind::PreDrop)
         .find(|m| crate::engine::point::find_entry(m, table).is_ok());
     let Some(m) = found else {
         return Err(Error::Input(format!(

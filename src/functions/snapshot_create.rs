@@ -2,9 +2,10 @@
 //! schema :=, columns :=)`: `scope` is a table, a list, `'*'` (NULL: the same, or a locked
 //! repository's scope), `'s.*'` or globs; `columns` keeps only those columns of named tables.
 
+use crate::repo::manifest::SnapshotKind;
 use std::sync::Arc;
 
-use crate::engine::create::{create, CreateRequest, KIND_MANUAL};
+use crate::engine::create::{create, CreateRequest};
 use crate::engine::scope::{ScopeSpec, Selector};
 use crate::engine::Settings;
 use crate::error::{Error, Result};
@@ -84,7 +85,7 @@ impl TableFn for SnapshotCreate {
             id: args.named("id").opt_str("id")?,
             description: args.named("description").opt_str("description")?,
             created_by: args.named("created_by").opt_str("created_by")?,
-            kind: KIND_MANUAL,
+            kind: SnapshotKind::Manual,
             id_prefix: "snap",
             objects: None,
             incremental: args.named("incremental").opt_bool("incremental")?,

@@ -54,7 +54,7 @@ impl TableFn for SnapshotHistory {
             let mut row = vec![
                 Val::Str(m.snapshot_id.clone()),
                 listed_time(m.created_at_micros()),
-                Val::Str(m.kind.clone()),
+                Val::Str(m.kind.as_str().to_string()),
                 Val::Str(e.bucket.clone()),
                 Val::Str(e.table.clone()),
             ];

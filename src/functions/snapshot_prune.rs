@@ -1,6 +1,7 @@
 //! `snapshot_prune(keep_last :=, keep_hourly :=, keep_daily :=, keep_weekly :=, keep_monthly :=,
 //! keep_yearly :=, older_than := INTERVAL|TIMESTAMPTZ, type :=, dry_run := false)`.
 
+use crate::repo::manifest::SnapshotKind;
 use std::sync::Arc;
 
 use crate::engine::prune::{prune, Policy};
@@ -80,14 +81,14 @@ impl TableFn for SnapshotPrune {
         let policy = Policy {
             older_than: cutoff(args, args.named("older_than"))?,
             kind: match args.named("type").opt_str("type")? {
-                Some(k) if !crate::engine::create::KINDS.contains(&k.as_str()) => {
-                    return Err(crate::error::Error::Input(format!(
+                None => None,
+                Some(k) => Some(SnapshotKind::parse(&k).ok_or_else(|| {
+                    crate::error::Error::Input(format!(
                         "type '{}' is not a snapshot type; use one of {}",
                         crate::repo::layout::printable(&k),
-                        crate::engine::create::KINDS.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ")
-                    )))
-                }
-                other => other,
+                        SnapshotKind::ALL.iter().map(|k| format!("'{}'", k.as_str())).collect::<Vec<_>>().join(", ")
+                    ))
+                })?),
             },
             dry_run: args.named("dry_run").opt_bool("dry_run")?.unwrap_or(false),
             schedule: None,

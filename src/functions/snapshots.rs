@@ -44,7 +44,7 @@ pub fn snapshot_row(repo: &Repo, m: &Manifest, with_pin: bool) -> Vec<Val> {
     vec![
         Val::Str(m.snapshot_id.clone()),
         listed_time(m.created_at_micros()),
-        Val::Str(m.kind.clone()),
+        Val::Str(m.kind.as_str().to_string()),
         Val::I64(m.tables.len() as i64),
         Val::I64(m.row_count() as i64),
         Val::I64(m.size_bytes() as i64),

@@ -24,7 +24,7 @@ pub struct Manifest {
     pub created_at: String,
     pub created_by: String,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: SnapshotKind,
     #[serde(default)]
     pub description: Option<String>,
     pub extension_version: String,
@@ -94,6 +94,39 @@ pub struct Layer {
 impl Layer {
     pub fn file_ref(&self) -> FileRef {
         FileRef { snapshot: self.snapshot.clone(), file: self.file.clone() }
+    }
+}
+
+/// What took a snapshot: `type` in metadata.json.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotKind {
+    /// Asked for (`snapshot_create`).
+    #[default]
+    Manual,
+    /// Taken before a restore replaced tables.
+    PreRestore,
+    /// Taken before `snapshot_drop_table`.
+    PreDrop,
+    /// Taken by a schedule (named in `schedule`).
+    Scheduled,
+}
+
+impl SnapshotKind {
+    pub const ALL: [SnapshotKind; 4] = [SnapshotKind::Manual, SnapshotKind::PreRestore, SnapshotKind::PreDrop, SnapshotKind::Scheduled];
+
+    /// The name SQL and metadata.json use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotKind::Manual => "manual",
+            SnapshotKind::PreRestore => "pre_restore",
+            SnapshotKind::PreDrop => "pre_drop",
+            SnapshotKind::Scheduled => "scheduled",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<SnapshotKind> {
+        SnapshotKind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 }
 
@@ -499,7 +532,7 @@ mod tests {
             branch: "main".into(),
             created_at: format_timestamp(1_733_927_422_000_000),
             created_by: "me".into(),
-            kind: "manual".into(),
+            kind: SnapshotKind::Manual,
             description: None,
             extension_version: "0".into(),
             duckdb_version: "v".into(),
@@ -530,6 +563,17 @@ mod tests {
         assert_eq!(Manifest::parse("s1", Path::new("m"), &m.to_json()).unwrap(), m);
         assert!(matches!(Manifest::parse("s2", Path::new("m"), &m.to_json()), Err(Error::BadMetadata { .. })));
         assert!(matches!(Manifest::parse("s1", Path::new("m"), b"{nope"), Err(Error::BadMetadata { .. })));
+    }
+
+    #[test]
+    fn snapshot_types_keep_their_names() {
+        for k in SnapshotKind::ALL {
+            let m = Manifest { kind: k, ..sample() };
+            let json = String::from_utf8(m.to_json()).unwrap();
+            assert!(json.contains(&format!("\"type\": \"{}\"", k.as_str())), "{json}");
+            assert_eq!(SnapshotKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(SnapshotKind::parse("auto"), None);
     }
 
     proptest::proptest! {
