@@ -20,14 +20,20 @@ def du(path):
     return total
 
 
+def file_db(tmp_path):
+    """A database file with the extension loaded; every connection of it (cursors too)
+    snapshots into tmp_path/snaps."""
+    db = connect(str(tmp_path / "h.duckdb"))
+    db.execute(f"SET GLOBAL snapshot_directory = '{tmp_path}/snaps'")
+    return db
+
+
 # ---- safety ---------------------------------------------------------------------------------
 
 def test_an_explicit_transactions_inserts_survive_a_restore(tmp_path):
     """BEGIN; INSERT; CALL snapshot_restore(...); COMMIT: the table is refilled in place, so
     the caller's uncommitted rows still commit on top of the restored ones."""
-    db = duckdb.connect(str(tmp_path / "h.duckdb"), config={"allow_unsigned_extensions": "true"})
-    db.execute(f"LOAD '{EXT}'")
-    db.execute(f"SET GLOBAL snapshot_directory = '{tmp_path}/snaps'")
+    db = file_db(tmp_path)
     db.execute("CREATE SCHEMA hr; CREATE TABLE hr.employees(id INTEGER PRIMARY KEY, name VARCHAR)")
     db.execute("INSERT INTO hr.employees VALUES (1, 'ann'), (2, 'bob')")
     db.execute("CALL snapshot_create('hr.employees', id := 'full_v2')")
@@ -43,9 +49,7 @@ def test_an_explicit_transactions_inserts_survive_a_restore(tmp_path):
 
 
 def test_a_restore_over_uncommitted_changes_fails_cleanly(tmp_path):
-    db = duckdb.connect(str(tmp_path / "h.duckdb"), config={"allow_unsigned_extensions": "true"})
-    db.execute(f"LOAD '{EXT}'")
-    db.execute(f"SET GLOBAL snapshot_directory = '{tmp_path}/snaps'")
+    db = file_db(tmp_path)
     db.execute("CREATE TABLE t AS SELECT range AS id, 0 AS v FROM range(10)")
     db.execute("CALL snapshot_create('t', id := 's')")
     before = tree(tmp_path / "snaps")
@@ -79,9 +83,7 @@ def test_drop_table_refuses_over_another_transactions_pending_changes(tmp_path, 
     """A table dropped under another transaction's uncommitted update, delete or schema change
     would make that transaction's COMMIT fail: refused, nothing written, and that transaction
     still commits."""
-    db = duckdb.connect(str(tmp_path / "h.duckdb"), config={"allow_unsigned_extensions": "true"})
-    db.execute(f"LOAD '{EXT}'")
-    db.execute(f"SET GLOBAL snapshot_directory = '{tmp_path}/snaps'")
+    db = file_db(tmp_path)
     db.execute("CREATE TABLE t AS SELECT range AS id, 0 AS v FROM range(10)")
     db.execute("CALL snapshot_create('t', id := 's')")
     before = tree(tmp_path / "snaps")
@@ -141,9 +143,7 @@ def test_drop_schema_with_foreign_keys_inside(con):
 
 
 def test_a_table_only_in_the_callers_transaction_is_named_as_such(tmp_path):
-    db = duckdb.connect(str(tmp_path / "h.duckdb"), config={"allow_unsigned_extensions": "true"})
-    db.execute(f"LOAD '{EXT}'")
-    db.execute(f"SET GLOBAL snapshot_directory = '{tmp_path}/snaps'")
+    db = file_db(tmp_path)
     user = db.cursor()
     user.execute("BEGIN")
     user.execute("CREATE TABLE fresh AS SELECT 1 AS x")
@@ -161,9 +161,7 @@ def test_a_table_only_in_the_callers_transaction_is_named_as_such(tmp_path):
 def test_a_schema_only_in_the_callers_transaction_points_at_commit(tmp_path):
     # DuckDB's extension API cannot see a schema of the caller's open transaction; the
     # message says where it would count
-    db = duckdb.connect(str(tmp_path / "h.duckdb"), config={"allow_unsigned_extensions": "true"})
-    db.execute(f"LOAD '{EXT}'")
-    db.execute(f"SET GLOBAL snapshot_directory = '{tmp_path}/snaps'")
+    db = file_db(tmp_path)
     db.execute("BEGIN; CREATE SCHEMA fs; CREATE TABLE fs.files AS SELECT 1 AS id")
     with pytest.raises(duckdb.Error, match=r"schema \"fs\" does not exist or has no tables in committed data; .*counts after its COMMIT"):
         db.execute("CALL snapshot_create('fs.*')")
