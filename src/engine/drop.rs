@@ -2,14 +2,13 @@
 //! drop: snapshot the table as `pre_drop`, then DROP TABLE). A snapshot is unpublished by
 //! one atomic rename before its files are removed, so a crash never leaves it half listed.
 
-use crate::repo::manifest::SnapshotKind;
 use crate::engine::catalog;
 use crate::engine::create::{create_locked, ensure_repo_dir, CreateRequest};
 use crate::engine::sql::in_transaction;
 use crate::engine::Ctx;
 use crate::error::{Error, Result};
 
-use crate::repo::manifest;
+use crate::repo::manifest::{self, SnapshotKind};
 
 pub use crate::repo::retire::Dropped;
 

@@ -2,7 +2,6 @@
 //! (`snapshot_repository`), and describing repositories (`snapshot_describe`). The lock itself
 //! lives in `repo::config` (repository.json); `create` holds manual snapshots to it.
 
-use crate::repo::manifest::SnapshotKind;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::engine::create::{recorded_scope, resolve_targets};
@@ -11,7 +10,7 @@ use crate::engine::{now_micros, os_user, Ctx};
 use crate::error::{Error, Result};
 use crate::repo::config::{self, scope_text, Granularity, RepositoryConfig, CONFIG_FORMAT_VERSION};
 use crate::repo::layout::{Repo, LOCK_FILE};
-use crate::repo::manifest::format_timestamp;
+use crate::repo::manifest::{format_timestamp, SnapshotKind};
 
 /// What `snapshot_repository()` shows: the lock of the current repository, if any.
 #[derive(Debug, Clone)]

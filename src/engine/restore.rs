@@ -2,7 +2,6 @@
 //! are verified before anything is touched; existing targets are first snapshotted
 //! (type `pre_restore`); everything one call restores commits in one transaction.
 
-use crate::repo::manifest::SnapshotKind;
 use std::sync::Arc;
 
 use crate::engine::catalog::{self, TableRef};
@@ -16,7 +15,7 @@ use crate::engine::verify::check_entry;
 use crate::engine::{types, Ctx};
 use crate::error::{Error, Result};
 use crate::engine::objects;
-use crate::repo::manifest::{self, DbObject, Manifest, Scope, TableEntry};
+use crate::repo::manifest::{self, DbObject, Manifest, Scope, SnapshotKind, TableEntry};
 
 #[derive(Debug, Clone)]
 pub struct RestoreRequest {

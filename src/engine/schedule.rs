@@ -4,13 +4,12 @@
 //! records the outcome and applies the schedule's retention to that schedule's snapshots
 //! only. The clock is the caller's (`now`), so the background thread and tests agree.
 
-use crate::repo::manifest::SnapshotKind;
 use crate::engine::create::{create_publish_locked, recorded_scope, requested_scope, resolve_targets, CreateRequest};
 use crate::engine::prune::{prune_locked, Policy};
 use crate::engine::scope::ScopeSpec;
 use crate::engine::{now_micros, os_user, Ctx};
 use crate::error::{Error, Result};
-use crate::repo::manifest::{format_timestamp, parse_timestamp};
+use crate::repo::manifest::{format_timestamp, parse_timestamp, SnapshotKind};
 use crate::repo::schedule::{self, validate_name, Claim, Every, Retention, Schedule};
 
 pub struct ScheduleRequest {

@@ -1,10 +1,10 @@
 //! `snapshot_undrop`: brings back a table dropped by `snapshot_drop_table`, restoring it from
 //! the newest `pre_drop` snapshot that has it; refused while a table of that name exists.
 
-use crate::repo::manifest::SnapshotKind;
 use crate::engine::catalog;
 use crate::engine::Ctx;
 use crate::error::{Error, Result};
+use crate::repo::manifest::SnapshotKind;
 
 /// Restores a table from the newest `pre_drop` snapshot that has it.
 pub fn undrop(ctx: &Ctx, table: &str) -> Result<crate::engine::restore::RestoreOutcome> {

@@ -2,7 +2,6 @@
 //! schema :=, columns :=)`: `scope` is a table, a list, `'*'` (NULL: the same, or a locked
 //! repository's scope), `'s.*'` or globs; `columns` keeps only those columns of named tables.
 
-use crate::repo::manifest::SnapshotKind;
 use std::sync::Arc;
 
 use crate::engine::create::{create, CreateRequest};
@@ -12,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::functions::common::{names_arg, scope_arg, settings, table_columns, table_row, with_ctx, with_ctx_light};
 use crate::host::session::Host;
 use crate::host::table_fn::{Arg, BindArgs, ParamType, Produce, Schema, TableFn};
+use crate::repo::manifest::SnapshotKind;
 
 pub struct SnapshotCreate;
 

@@ -1,7 +1,6 @@
 //! `snapshot_prune(keep_last :=, keep_hourly :=, keep_daily :=, keep_weekly :=, keep_monthly :=,
 //! keep_yearly :=, older_than := INTERVAL|TIMESTAMPTZ, type :=, dry_run := false)`.
 
-use crate::repo::manifest::SnapshotKind;
 use std::sync::Arc;
 
 use crate::engine::prune::{prune, Policy};
@@ -10,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::functions::common::{keep_args, settings, with_ctx};
 use crate::host::session::Host;
 use crate::host::table_fn::{Arg, BindArgs, ColType, ParamType, Produce, Schema, TableFn, Val};
-use crate::repo::manifest::{civil, days_from_civil};
+use crate::repo::manifest::{civil, days_from_civil, SnapshotKind};
 
 pub struct SnapshotPrune;
 
